@@ -1,0 +1,230 @@
+"""Torch plumbing shared by every sklss estimator: devices, seeds, networks, pickling."""
+
+import contextlib
+import copy
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from ._version import __version__
+from .exceptions import InconsistentVersionWarning
+
+__all__ = [
+    "ACTIVATIONS",
+    "TorchEstimatorMixin",
+    "as_tensor",
+    "check_hidden_layer_sizes",
+    "make_mlp",
+    "resolve_device",
+    "seed_from_random_state",
+    "seeded",
+    "torch_generator",
+]
+
+ACTIVATIONS = {
+    "relu": torch.nn.ReLU,
+    "tanh": torch.nn.Tanh,
+    "swish": torch.nn.SiLU,
+    "silu": torch.nn.SiLU,
+    "elu": torch.nn.ELU,
+    "gelu": torch.nn.GELU,
+    "leaky_relu": torch.nn.LeakyReLU,
+    "sigmoid": torch.nn.Sigmoid,
+    "identity": torch.nn.Identity,
+}
+
+
+def resolve_device(device, name="device"):
+    """Turn ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` into a ``torch.device``.
+
+    ``"auto"`` picks CUDA when it is available. Asking for CUDA on a machine without
+    it is a ``ValueError``, never a silent fallback.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(
+            f"{name} must be a string ('cpu', 'cuda', 'cuda:N' or 'auto'); got "
+            f"{device!r} of type {type(device).__name__}."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={device!r} was requested but CUDA is not available on this "
+                "machine (torch.cuda.is_available() is False); use device='cpu' or "
+                "device='auto'."
+            )
+        dev = torch.device(device)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={device!r}: this machine has {torch.cuda.device_count()} "
+                "CUDA device(s)."
+            )
+        return dev
+    raise ValueError(
+        f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}."
+    )
+
+
+def seed_from_random_state(random_state):
+    """Draw a torch seed from a scikit-learn ``random_state``.
+
+    ``None`` gives a fresh seed each call; an int always gives the same seed; a
+    ``RandomState`` instance is advanced (scikit-learn's convention).
+    """
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+def torch_generator(seed, device="cpu"):
+    """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    gen = torch.Generator(device=torch.device(device))
+    gen.manual_seed(int(seed))
+    return gen
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Seed torch's global CPU generator inside the block and restore it afterwards.
+
+    Used to build networks reproducibly (parameter initialisation draws from the
+    global generator) without touching the user's global random state.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def check_hidden_layer_sizes(hidden_layer_sizes, name="hidden_layer_sizes"):
+    """Return ``hidden_layer_sizes`` as a tuple of positive ints; ``()`` is allowed."""
+    if isinstance(hidden_layer_sizes, numbers.Integral) and not isinstance(
+        hidden_layer_sizes, bool
+    ):
+        hidden_layer_sizes = (hidden_layer_sizes,)
+    try:
+        sizes = tuple(hidden_layer_sizes)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a tuple of positive ints; got {hidden_layer_sizes!r}."
+        ) from None
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+            raise ValueError(
+                f"{name} must be a tuple of positive ints; got {hidden_layer_sizes!r}."
+            )
+    return tuple(int(s) for s in sizes)
+
+
+def make_mlp(
+    n_in,
+    hidden_layer_sizes,
+    n_out,
+    *,
+    activation="relu",
+    batch_norm=False,
+    output_activation=None,
+):
+    """A multilayer perceptron: ``[Linear -> (BatchNorm) -> activation] * k -> Linear``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    hidden_layer_sizes : tuple of int
+        Widths of the hidden layers; ``()`` gives a single linear layer.
+    activation : str
+        A key of ``ACTIVATIONS``.
+    batch_norm : bool
+        Batch normalisation after each hidden linear layer.
+    output_activation : str or None
+        Activation applied to the output.
+    """
+    layers = []
+    width = n_in
+    for size in hidden_layer_sizes:
+        layers.append(torch.nn.Linear(width, size))
+        if batch_norm:
+            layers.append(torch.nn.BatchNorm1d(size))
+        layers.append(ACTIVATIONS[activation]())
+        width = size
+    layers.append(torch.nn.Linear(width, n_out))
+    if output_activation is not None:
+        layers.append(ACTIVATIONS[output_activation]())
+    return torch.nn.Sequential(*layers)
+
+
+def as_tensor(X, device, dtype=torch.float32):
+    """``X`` as a tensor on ``device``; never shares memory with a read-only array."""
+    np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    X = np.asarray(X)
+    if X.dtype != np_dtype or not X.flags.writeable:
+        X = np.array(X, dtype=np_dtype, copy=True)
+    return torch.from_numpy(np.ascontiguousarray(X)).to(device)
+
+
+def _to_device(value, device):
+    if isinstance(value, torch.nn.Module):
+        return value.to(device)
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    return value
+
+
+class TorchEstimatorMixin:
+    """Device-independent pickling for estimators that hold torch modules or tensors.
+
+    Torch state is pickled from CPU copies (the live estimator is left untouched), with
+    the sklss version. On loading it is restored onto ``device_`` when that device
+    exists, otherwise onto the CPU with a warning, and ``device_`` is updated. A
+    version mismatch gives an :class:`~sklss.exceptions.InconsistentVersionWarning`.
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        for key, value in state.items():
+            if isinstance(value, torch.nn.Module):
+                if any(t.device.type != "cpu" for t in value.state_dict().values()):
+                    value = copy.deepcopy(value).to("cpu")
+                state[key] = value
+            elif isinstance(value, torch.Tensor):
+                state[key] = value.detach().to("cpu")
+        state["_sklss_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_sklss_version", None)
+        if saved is not None and saved != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    saved_version=saved,
+                    current_version=__version__,
+                ),
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+        device = state.get("device_")
+        if device is None:
+            return
+        target = torch.device("cpu")
+        if str(device) != "cpu":
+            try:
+                target = resolve_device(str(device))
+            except ValueError:
+                warnings.warn(
+                    f"{type(self).__name__} was fitted on {device!r}, which is not "
+                    "available here; it was loaded onto the CPU.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        self.device_ = str(target)
+        for key, value in list(vars(self).items()):
+            if isinstance(value, (torch.nn.Module, torch.Tensor)):
+                setattr(self, key, _to_device(value, target))

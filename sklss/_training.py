@@ -1,0 +1,191 @@
+"""The one training loop every sklss network uses.
+
+Minibatches over a random permutation, an optional validation split, early stopping on
+the validation loss with the best weights restored, a learning-curve history, a tqdm
+progress bar when ``verbose``, a ``ConvergenceWarning`` when ``max_epochs`` runs out
+before early stopping triggers, and a :class:`~sklss.exceptions.TrainingDivergedError`
+(with the last good weights kept) when a loss becomes NaN or infinite.
+"""
+
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from .exceptions import TrainingDivergedError
+
+__all__ = ["train", "train_validation_split"]
+
+
+def train_validation_split(n_samples, validation_fraction, generator, min_samples=2):
+    """Random split of sample indices into training and validation parts.
+
+    Returns ``(train_idx, val_idx)`` as CPU ``LongTensor``; ``val_idx`` is None when
+    ``validation_fraction`` is 0 or either part would hold fewer than ``min_samples``
+    samples (then the training loss drives early stopping).
+    """
+    perm = torch.randperm(n_samples, generator=generator)
+    n_val = int(round(validation_fraction * n_samples))
+    if n_val < min_samples or n_samples - n_val < min_samples:
+        return perm.sort().values, None
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def _snapshot(modules):
+    return {
+        name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+        for name, m in modules.items()
+    }
+
+
+def _restore(modules, snapshot):
+    for name, m in modules.items():
+        m.load_state_dict(snapshot[name])
+
+
+def _progress(total, desc, verbose):
+    if not verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="epoch", leave=True)
+
+
+def train(
+    *,
+    modules,
+    step,
+    n_samples,
+    batch_size,
+    max_epochs,
+    generator,
+    validate=None,
+    early_stopping=True,
+    n_iter_no_change=10,
+    tol=1e-4,
+    device="cpu",
+    verbose=False,
+    desc="training",
+):
+    """Run minibatch training and return ``(history, converged)``.
+
+    Parameters
+    ----------
+    modules : dict of str to torch.nn.Module
+        Everything whose weights make up the model: put in train mode for each epoch,
+        snapshotted at the best validation loss and restored at the end (and on
+        divergence).
+    step : callable
+        ``step(idx) -> dict`` performs one optimisation step on the samples ``idx``
+        (a ``LongTensor`` on ``device``) and returns the batch's losses as floats; the
+        key ``"loss"`` is required. Values are averaged over the epoch, weighted by
+        batch size.
+    n_samples : int
+        Number of training samples (indices ``0 .. n_samples - 1``).
+    batch_size : int
+        Minibatch size; batches are of near-equal size (no tiny remainder batch).
+    max_epochs : int
+        Upper bound on the number of passes over the data.
+    generator : torch.Generator
+        CPU generator for the permutations (reproducibility).
+    validate : callable or None
+        ``validate() -> float`` returns the validation loss (lower is better),
+        computed by the caller in eval mode. ``None``: the mean training loss is used.
+    early_stopping : bool
+        Stop when the monitored loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and restore the best weights. When False, all
+        ``max_epochs`` run and no ``ConvergenceWarning`` is raised.
+    device : torch.device or str
+    verbose : bool
+        Show a tqdm progress bar with the current losses.
+
+    Returns
+    -------
+    history : list of dict
+        One entry per epoch: ``epoch``, the averaged step losses (``loss`` and any
+        other keys), ``val_loss`` (when ``validate`` is given) and ``duration`` (s).
+    converged : bool
+        True when early stopping triggered (or ``early_stopping`` is False).
+    """
+    history = []
+    n_batches = max(1, math.ceil(n_samples / batch_size))
+    best_loss = math.inf
+    best_state = _snapshot(modules)
+    last_good = best_state
+    epochs_without_improvement = 0
+    converged = not early_stopping
+    bar = _progress(max_epochs, desc, verbose)
+    try:
+        for epoch in range(1, max_epochs + 1):
+            start = time.perf_counter()
+            for m in modules.values():
+                m.train()
+            perm = torch.randperm(n_samples, generator=generator).to(device)
+            sums, count = {}, 0
+            for idx in torch.tensor_split(perm, n_batches):
+                if len(idx) == 0:
+                    continue
+                losses = step(idx)
+                for key, value in losses.items():
+                    sums[key] = sums.get(key, 0.0) + float(value) * len(idx)
+                count += len(idx)
+                if not math.isfinite(float(losses["loss"])):
+                    break
+            record = {"epoch": epoch, **{k: v / count for k, v in sums.items()}}
+            for m in modules.values():
+                m.eval()
+            if validate is not None and math.isfinite(record["loss"]):
+                record["val_loss"] = float(validate())
+            record["duration"] = time.perf_counter() - start
+            monitored = record.get("val_loss", record["loss"])
+            if not (math.isfinite(record["loss"]) and math.isfinite(monitored)):
+                _restore(modules, last_good)
+                for m in modules.values():
+                    m.eval()
+                history.append(record)
+                raise TrainingDivergedError(
+                    f"{desc}: the loss became {record['loss']!r} (monitored "
+                    f"{monitored!r}) in epoch {epoch}; training stopped. The weights "
+                    f"of the last finite epoch ({epoch - 1}) were kept. Try a smaller "
+                    "learning_rate or check the input data for extreme values."
+                )
+            history.append(record)
+            last_good = _snapshot(modules)
+            if monitored < best_loss - tol:
+                best_loss = monitored
+                best_state = last_good
+                epochs_without_improvement = 0
+            else:
+                epochs_without_improvement += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in record.items() if "loss" in k}
+                )
+            if early_stopping and epochs_without_improvement >= n_iter_no_change:
+                converged = True
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if early_stopping:
+        _restore(modules, best_state)
+    for m in modules.values():
+        m.eval()
+    if not converged:
+        warnings.warn(
+            f"{desc}: max_epochs={max_epochs} reached before the validation loss "
+            f"stopped improving (tol={tol}, n_iter_no_change={n_iter_no_change}); "
+            "consider increasing max_epochs.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return history, converged
+
+
+def history_array(history, key):
+    """One column of a history as a float array (NaN where an epoch lacks it)."""
+    return np.array([h.get(key, np.nan) for h in history], dtype=float)

@@ -1,0 +1,26 @@
+"""Example systems and real MD data for latent space simulators.
+
+Functions are imported lazily: ``load_alanine_dipeptide`` needs OpenMM (the ``md``
+extra) only when it has to generate data.
+"""
+
+import importlib
+
+_LAZY = {
+    "make_four_well": "._four_well",
+    "four_well_potential": "._four_well",
+    "make_swissroll": "._swissroll",
+    "load_alanine_dipeptide": "._alanine",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
