@@ -53,7 +53,7 @@ class Trajectories(list):
 
 
 def _is_trajectory_list(X, name):
-    """Apply the rule: a list/tuple whose elements are 2-D arrays is several trajectories.
+    """Apply the rule: a list/tuple of 2-D arrays is several trajectories.
 
     Anything else array-like is one 2-D array (so scikit-learn's own checks, which pass
     lists of lists, keep working).
@@ -71,8 +71,9 @@ def _is_trajectory_list(X, name):
     if any(d == 2 for d in ndims):
         bad = next(i for i, d in enumerate(ndims) if d != 2)
         raise TypeError(
-            f"{name} mixes 2-D arrays with other elements; a list of trajectories must "
-            f"contain only 2-D arrays of shape (n_frames, n_features), but element {bad} "
+            f"{name} mixes 2-D arrays with other elements; a list of trajectories "
+            "must contain only 2-D arrays of shape (n_frames, n_features), but element "
+            f"{bad} "
             f"is a {type(X[bad]).__name__} with ndim={ndims[bad]}."
         )
     if any(d is not None and d >= 3 for d in ndims):
@@ -85,19 +86,23 @@ def _is_trajectory_list(X, name):
 
 
 def _check_ndim(X, name):
-    ndim = getattr(X, "ndim", None)
-    if ndim is None and hasattr(X, "__array__"):
-        ndim = np.ndim(X)
+    if hasattr(X, "ndim") and hasattr(X, "shape"):
+        ndim, shape = X.ndim, tuple(X.shape)
+    elif hasattr(X, "__array__"):
+        arr = np.asarray(X)
+        ndim, shape = arr.ndim, arr.shape
+    else:
+        return  # lists of lists, sparse matrices...: check_array decides
     if ndim == 1:
         raise ValueError(
             f"Expected 2D array, got 1D array instead: {name} has shape "
-            f"{np.shape(X)}; expected (n_frames, n_features). Reshape your data with "
+            f"{shape}; expected (n_frames, n_features). Reshape your data with "
             f"{name}.reshape(-1, 1) if it holds a single feature."
         )
-    if ndim is not None and ndim >= 3:
+    if ndim >= 3:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_frames, n_features) or a list of "
-            f"such arrays; got an array of shape {np.shape(X)}. For several "
+            f"such arrays; got an array of shape {shape}. For several "
             f"trajectories of equal length, pass list({name})."
         )
 
@@ -224,8 +229,8 @@ def lagged_pairs(trajectories, lagtime, *, name="X", estimator_name=None):
         n = sum(lengths)
         raise ValueError(
             f"{who}{name} has no trajectory with at least lagtime + 1 = {lagtime + 1} "
-            f"frames (trajectory lengths {lengths}, n_samples = {n}); time-lagged pairs "
-            "cannot be formed. Provide longer trajectories or a smaller lagtime."
+            f"frames (trajectory lengths {lengths}, n_samples = {n}); time-lagged "
+            "pairs cannot be formed. Provide longer trajectories or a smaller lagtime."
         )
     if skipped:
         warnings.warn(
@@ -235,7 +240,9 @@ def lagged_pairs(trajectories, lagtime, *, name="X", estimator_name=None):
             stacklevel=3,
         )
     dtype = np.result_type(*[t.dtype for t in usable])
-    X0 = np.concatenate([t[:-lagtime] for t in usable], axis=0).astype(dtype, copy=False)
+    X0 = np.concatenate([t[:-lagtime] for t in usable], axis=0).astype(
+        dtype, copy=False
+    )
     X1 = np.concatenate([t[lagtime:] for t in usable], axis=0).astype(dtype, copy=False)
     return X0, X1
 

@@ -1,4 +1,4 @@
-"""Torch plumbing shared by every sklss estimator: devices, seeds, networks, pickling."""
+"""Torch plumbing shared by every sklss estimator: devices, seeds, nets, pickling."""
 
 import contextlib
 import copy
@@ -228,3 +228,28 @@ class TorchEstimatorMixin:
         for key, value in list(vars(self).items()):
             if isinstance(value, (torch.nn.Module, torch.Tensor)):
                 setattr(self, key, _to_device(value, target))
+
+    def to_device(self, device):
+        """Move the fitted networks (and those of nested estimators) to ``device``.
+
+        The ``device`` parameter, used by the next ``fit``, is left unchanged; the
+        fitted attribute ``device_`` follows the move.
+
+        Parameters
+        ----------
+        device : {"cpu", "cuda", "cuda:N", "auto"}
+
+        Returns
+        -------
+        self
+        """
+        target = resolve_device(device)
+        for key, value in list(vars(self).items()):
+            if isinstance(value, (torch.nn.Module, torch.Tensor)):
+                setattr(self, key, _to_device(value, target))
+            elif isinstance(value, TorchEstimatorMixin):
+                value.to_device(target)
+        if "device_" in vars(self):
+            self.device_ = str(target)
+        return self
+

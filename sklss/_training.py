@@ -112,7 +112,7 @@ def train(
     """
     history = []
     n_batches = max(1, math.ceil(n_samples / batch_size))
-    best_loss = math.inf
+    best_loss = reference_loss = math.inf
     best_state = _snapshot(modules)
     last_good = best_state
     epochs_without_improvement = 0
@@ -154,9 +154,12 @@ def train(
                 )
             history.append(record)
             last_good = _snapshot(modules)
-            if monitored < best_loss - tol:
-                best_loss = monitored
-                best_state = last_good
+            # The best weights are the lowest monitored loss ever seen; patience only
+            # resets on an improvement larger than tol.
+            if monitored < best_loss:
+                best_loss, best_state = monitored, last_good
+            if monitored < reference_loss - tol:
+                reference_loss = monitored
                 epochs_without_improvement = 0
             else:
                 epochs_without_improvement += 1
