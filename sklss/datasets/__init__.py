@@ -11,6 +11,8 @@ _LAZY = {
     "four_well_potential": "._four_well",
     "make_swissroll": "._swissroll",
     "load_alanine_dipeptide": "._alanine",
+    "get_data_home": "._alanine",
+    "measure_md_speed": "._alanine",
 }
 
 __all__ = list(_LAZY)
