@@ -9,7 +9,10 @@ import importlib
 _LAZY = {
     "make_four_well": "._four_well",
     "four_well_potential": "._four_well",
+    "four_well_boltzmann_density": "._four_well",
+    "four_well_transition_matrix": "._four_well",
     "make_swissroll": "._swissroll",
+    "swissroll_transition_matrix": "._swissroll",
     "load_alanine_dipeptide": "._alanine",
     "get_data_home": "._alanine",
     "measure_md_speed": "._alanine",
