@@ -1,0 +1,814 @@
+"""The mixture density network propagator of a latent space simulator (paper §2.2)."""
+
+import numbers
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._data import check_trajectories, lagged_pairs, mirror
+from ._torch import (
+    ACTIVATIONS,
+    TorchEstimatorMixin,
+    as_tensor,
+    check_hidden_layer_sizes,
+    make_mlp,
+    resolve_device,
+    seed_from_random_state,
+    seeded,
+    torch_generator,
+)
+from ._training import train, train_validation_split
+
+__all__ = ["MDNPropagator"]
+
+# Internally each latent component is mapped to [-1, 1] over the training range. The
+# sigmoid-bounded means span [-1 - margin, 1 + margin], i.e. they can reach 5 % of the
+# training range beyond the data on either side (a mean bounded to exactly the data
+# range could never reproduce the edge of the distribution).
+_MEAN_MARGIN = 0.1
+# Lower bound on every kernel's standard deviation (internal units, range 2): keeps
+# the likelihood bounded when a kernel collapses onto a few training points.
+_SIGMA_MIN = 1e-3
+# Random numbers and output frames are produced in chunks of about this many scalars.
+_CHUNK_SCALARS = 1 << 18
+# Up to this many parallel trajectories the CPU sampler runs on numpy/BLAS, whose
+# per-call overhead is a few times smaller than torch's (see benchmarks/bench_mdn.py).
+_NUMPY_MAX_TRAJECTORIES = 256
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def _check_n_steps(n_steps):
+    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral):
+        raise TypeError(
+            f"n_steps must be a non-negative int; got {n_steps!r} of type "
+            f"{type(n_steps).__name__}."
+        )
+    if n_steps < 0:
+        raise ValueError(f"n_steps must be a non-negative int; got {n_steps}.")
+    return int(n_steps)
+
+
+def _numpy_activation(name):
+    """In-place numpy versions of the activations of ``sklss._torch.ACTIVATIONS``."""
+
+    def relu(h):
+        return np.maximum(h, 0.0, out=h)
+
+    def tanh(h):
+        return np.tanh(h, out=h)
+
+    def sigmoid(h):
+        # sigmoid(h) = (1 + tanh(h / 2)) / 2, without overflow for large |h|.
+        h *= 0.5
+        np.tanh(h, out=h)
+        h += 1.0
+        h *= 0.5
+        return h
+
+    def silu(h):
+        return np.multiply(h, sigmoid(h.copy()), out=h)
+
+    def elu(h):
+        neg = np.minimum(h, 0.0)
+        np.expm1(neg, out=neg)
+        return np.add(np.maximum(h, 0.0, out=h), neg, out=h)
+
+    def leaky_relu(h):
+        return np.maximum(h, 0.01 * h, out=h)
+
+    def gelu(h):
+        from scipy.special import erf
+
+        return np.multiply(h, 0.5 * (1.0 + erf(h / np.sqrt(2.0))), out=h)
+
+    def identity(h):
+        return h
+
+    return {
+        "relu": relu,
+        "tanh": tanh,
+        "sigmoid": sigmoid,
+        "swish": silu,
+        "silu": silu,
+        "elu": elu,
+        "leaky_relu": leaky_relu,
+        "gelu": gelu,
+        "identity": identity,
+    }[name]
+
+
+class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
+    """Mixture density network propagator of latent dynamics.
+
+    Learns the transition density of a latent trajectory at lag ``lagtime``,
+
+    ``p(z' | z) = sum_c alpha_c(z) N(z'; mu_c(z), diag sigma_c(z)^2)``, with
+    ``z = z_t`` and ``z' = z_{t+tau}``,
+
+    with a feed-forward network that outputs, for every kernel ``c``, a softmax
+    weight ``alpha_c``, a sigmoid-bounded mean ``mu_c`` and a positive standard
+    deviation ``sigma_c`` per component (Sidky et al. 2020, §2.2). It is trained by
+    maximum likelihood with early stopping on a validation split, and sampled to
+    generate new, long latent trajectories.
+
+    Parameters
+    ----------
+    lagtime : int, default=1
+        Lag ``tau`` of the learned transitions, in frames; the frames of
+        :meth:`sample` are ``lagtime`` frames apart.
+    n_kernels : int, default=8
+        Number of Gaussian kernels ``C`` in the mixture.
+    hidden_layer_sizes : tuple of int, default=(100, 100)
+        Widths of the hidden layers.
+    activation : {"relu", "tanh", "swish", "silu", "elu", "gelu", "leaky_relu", \
+"sigmoid", "identity"}, default="relu"
+        Activation of the hidden layers.
+    learning_rate : float, default=1e-3
+        Adam learning rate.
+    batch_size : int, default=512
+        Minibatch size (in transitions).
+    max_epochs : int, default=200
+        Maximum number of passes over the training transitions.
+    validation_fraction : float, default=0.1
+        Fraction of the transitions held out for early stopping (0 monitors the
+        training loss instead).
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without an improvement of the validation loss by
+        at least ``tol``; the best weights are restored.
+    tol : float, default=1e-4
+        Minimum improvement of the validation loss (nats per transition).
+    random_state : int, RandomState instance or None, default=None
+        Seed of weight initialisation, validation split and minibatches.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Where the network is trained and sampled.
+    verbose : bool, default=False
+        Progress bars for training and sampling.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of latent components seen in :meth:`fit`.
+    n_components_in_ : int
+        Alias of ``n_features_in_`` (the latent dimension).
+    network_ : torch.nn.Module
+        The trained network (outputs of the last layer: ``n_kernels`` logits, then
+        ``n_kernels * n_components`` mean and as many scale pre-activations).
+    data_min_, data_max_ : ndarray of shape (n_components,)
+        Range of the training frames per component. The kernel means can reach 5 %
+        of this range beyond it.
+    history_ : list of dict
+        Learning curve, one entry per epoch (``loss`` and ``val_loss`` are negative
+        mean log-likelihoods per transition in the user's units).
+    n_epochs_ : int
+        Number of epochs run.
+    device_ : str
+        The device the network lives on.
+
+    See Also
+    --------
+    sklss.SRVTransformer : learns the latent space this propagator runs in.
+
+    Notes
+    -----
+    Internally every component is scaled affinely to [-1, 1] over the training
+    range; inputs, outputs, densities and scores are all in the user's units (the
+    Jacobian of the scaling is included in every log-likelihood).
+
+    :meth:`score` is the mean log-likelihood per held-out transition, in nats,
+    ``mean log p(z_{t+tau} | z_t)``. It is a density in the user's units, so it is
+    comparable across ``n_kernels``, ``hidden_layer_sizes`` and the other network
+    settings at a fixed ``lagtime`` and a fixed latent space; it is not comparable
+    across different lag times (longer lags give broader, lower densities) or
+    latent spaces of different dimension or scaling.
+
+    References
+    ----------
+    H. Sidky, W. Chen and A. L. Ferguson, "Molecular latent space simulators",
+    Chem. Sci. 11, 9459 (2020). C. M. Bishop, "Mixture density networks" (1994).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss import MDNPropagator
+    >>> rng = np.random.default_rng(0)
+    >>> Z = np.cumsum(rng.normal(size=(500, 2)), axis=0) * 0.1
+    >>> mdn = MDNPropagator(n_kernels=3, max_epochs=5, random_state=0)
+    >>> mdn = mdn.fit(Z)
+    >>> mdn.sample(Z[0], n_steps=100, random_state=0).shape
+    (101, 2)
+    >>> mdn.sample(Z[:10], n_steps=100, random_state=0).shape
+    (10, 101, 2)
+    """
+
+    _parameter_constraints = {
+        "lagtime": [Interval(Integral, 1, None, closed="left")],
+        "n_kernels": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [tuple, list, Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        lagtime=1,
+        *,
+        n_kernels=8,
+        hidden_layer_sizes=(100, 100),
+        activation="relu",
+        learning_rate=1e-3,
+        batch_size=512,
+        max_epochs=200,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        device="cpu",
+        verbose=False,
+    ):
+        self.lagtime = lagtime
+        self.n_kernels = n_kernels
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, Z, y=None):
+        """Learn the transition density from one latent trajectory or a list.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_frames, n_components) or list of such
+            Latent trajectories; transitions are formed within each trajectory.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : MDNPropagator
+            The fitted propagator.
+        """
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
+        device = resolve_device(self.device)
+        trajs = check_trajectories(self, Z, reset=True, name="Z")
+        Z0, Z1 = lagged_pairs(
+            trajs, self.lagtime, name="Z", estimator_name=type(self).__name__
+        )
+        seed = seed_from_random_state(self.random_state)
+        generator = torch_generator(seed)
+
+        self.data_min_ = np.minimum(Z0.min(axis=0), Z1.min(axis=0)).astype(float)
+        self.data_max_ = np.maximum(Z0.max(axis=0), Z1.max(axis=0)).astype(float)
+        self._center = (self.data_max_ + self.data_min_) / 2.0
+        half_range = (self.data_max_ - self.data_min_) / 2.0
+        # A constant component gets unit scale (its transitions are then a narrow
+        # kernel around the constant).
+        self._scale = np.where(half_range > 0, half_range, 1.0)
+        self._log_jacobian = float(np.sum(np.log(self._scale)))
+        self.device_ = str(device)
+        n_components = Z0.shape[1]
+
+        with seeded(seed):
+            self.network_ = make_mlp(
+                n_components,
+                hidden,
+                self.n_kernels * (1 + 2 * n_components),
+                activation=self.activation,
+            ).to(device)
+
+        W0 = as_tensor(self._to_internal(Z0), device)
+        W1 = as_tensor(self._to_internal(Z1), device)
+        train_idx, val_idx = train_validation_split(
+            len(W0), self.validation_fraction, generator
+        )
+        train_idx = train_idx.to(device)
+        X0, X1 = W0[train_idx], W1[train_idx]
+        optimizer = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
+        log_jac = self._log_jacobian
+
+        def step(idx):
+            optimizer.zero_grad(set_to_none=True)
+            loss = -self._internal_log_prob(X0[idx], X1[idx]).mean()
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item() + log_jac}
+
+        validate = None
+        if val_idx is not None:
+            val_idx = val_idx.to(device)
+            V0, V1 = W0[val_idx], W1[val_idx]
+
+            def validate():
+                with torch.no_grad():
+                    return -self._chunked_log_prob(V0, V1).mean().item() + log_jac
+
+        self.history_, _ = train(
+            modules={"network": self.network_},
+            step=step,
+            n_samples=len(X0),
+            batch_size=min(self.batch_size, len(X0)),
+            max_epochs=self.max_epochs,
+            generator=generator,
+            validate=validate,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            device=device,
+            verbose=self.verbose,
+            desc=f"{type(self).__name__}.fit",
+        )
+        self.n_epochs_ = len(self.history_)
+        self.network_.eval()
+        return self
+
+    @property
+    def n_components_in_(self):
+        """Number of latent components (alias of ``n_features_in_``)."""
+        check_is_fitted(self)
+        return self.n_features_in_
+
+    # ------------------------------------------------------- internal densities
+
+    def _to_internal(self, Z):
+        return (np.asarray(Z, dtype=float) - self._center) / self._scale
+
+    def _split_output(self, out):
+        """Network output -> logits (n, K), mean and scale pre-activations (n, K, d)."""
+        K, d = self.n_kernels, self.n_features_in_
+        logits = out[:, :K]
+        mean_pre = out[:, K : K + K * d].reshape(-1, K, d)
+        scale_pre = out[:, K + K * d :].reshape(-1, K, d)
+        return logits, mean_pre, scale_pre
+
+    def _mixture(self, W0):
+        """Log-weights, means and standard deviations in internal units."""
+        logits, mean_pre, scale_pre = self._split_output(self.network_(W0))
+        log_alpha = torch.log_softmax(logits, dim=1)
+        mu = (1.0 + _MEAN_MARGIN) * (2.0 * torch.sigmoid(mean_pre) - 1.0)
+        sigma = torch.nn.functional.softplus(scale_pre) + _SIGMA_MIN
+        return log_alpha, mu, sigma
+
+    def _internal_log_prob(self, W0, W1):
+        log_alpha, mu, sigma = self._mixture(W0)
+        z = (W1[:, None, :] - mu) / sigma
+        log_kernel = -0.5 * (z * z + _LOG_2PI) - torch.log(sigma)
+        return torch.logsumexp(log_alpha + log_kernel.sum(dim=2), dim=1)
+
+    def _chunked_log_prob(self, W0, W1, chunk=65536):
+        return torch.cat(
+            [
+                self._internal_log_prob(W0[i : i + chunk], W1[i : i + chunk])
+                for i in range(0, len(W0), chunk)
+            ]
+        )
+
+    def _check_points(self, z, name):
+        """Validate user points of shape (n, d) or (d,) -> 2-D float64 array."""
+        arr = np.asarray(z)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{name} must have shape (n_components,) or (n_points, n_components); "
+                f"got an array of shape {np.shape(z)}."
+            )
+        (arr,) = check_trajectories(
+            None, arr, reset=False, name=name, n_features_attr=None
+        )
+        if arr.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"{name} has {arr.shape[1]} components, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} components."
+            )
+        return arr
+
+    # ------------------------------------------------------------ public API
+
+    def log_prob(self, z_from, z_to):
+        """Log-density ``log p(z_to | z_from)`` of the learned transition (at lagtime).
+
+        Parameters
+        ----------
+        z_from, z_to : array-like of shape (n_points, n_components) or (n_components,)
+            Pairs of start and end points (row ``i`` of each forms a pair; a single
+            point is broadcast against the other argument).
+
+        Returns
+        -------
+        ndarray of shape (n_points,)
+            Log-density in the user's units (float64), i.e. including the Jacobian
+            of the internal scaling.
+        """
+        check_is_fitted(self)
+        A = self._check_points(z_from, "z_from")
+        B = self._check_points(z_to, "z_to")
+        if len(A) != len(B):
+            if len(A) == 1:
+                A = np.broadcast_to(A, B.shape)
+            elif len(B) == 1:
+                B = np.broadcast_to(B, A.shape)
+            else:
+                raise ValueError(
+                    f"z_from and z_to must hold the same number of points; got "
+                    f"{len(A)} and {len(B)}."
+                )
+        device = torch.device(self.device_)
+        with torch.inference_mode():
+            lp = self._chunked_log_prob(
+                as_tensor(self._to_internal(A), device),
+                as_tensor(self._to_internal(B), device),
+            )
+        return lp.double().cpu().numpy() - self._log_jacobian
+
+    def transition_density(self, z_from, z_to):
+        """The learned density ``p(z_to | z_from)`` on every combination of points.
+
+        Convenient for plotting transition densities (e.g. paper Fig. 2c-d).
+
+        Parameters
+        ----------
+        z_from : array-like of shape (n_from, n_components)
+        z_to : array-like of shape (n_to, n_components)
+
+        Returns
+        -------
+        ndarray of shape (n_from, n_to)
+            ``p(z_to[j] | z_from[i])`` in the user's units.
+        """
+        check_is_fitted(self)
+        A = self._check_points(z_from, "z_from")
+        B = self._check_points(z_to, "z_to")
+        rows = [np.exp(self.log_prob(np.broadcast_to(a, B.shape), B)) for a in A]
+        return np.stack(rows)
+
+    def mixture_parameters(self, z_from):
+        """Weights, means and standard deviations of the mixture at ``z_from``.
+
+        Parameters
+        ----------
+        z_from : array-like of shape (n_points, n_components) or (n_components,)
+
+        Returns
+        -------
+        weights : ndarray of shape (n_points, n_kernels)
+            Mixture weights (rows sum to 1).
+        means, stds : ndarray of shape (n_points, n_kernels, n_components)
+            Kernel means and standard deviations in the user's units.
+        """
+        check_is_fitted(self)
+        A = self._check_points(z_from, "z_from")
+        device = torch.device(self.device_)
+        with torch.inference_mode():
+            log_alpha, mu, sigma = self._mixture(
+                as_tensor(self._to_internal(A), device)
+            )
+        weights = log_alpha.double().exp().cpu().numpy()
+        means = mu.double().cpu().numpy() * self._scale + self._center
+        stds = sigma.double().cpu().numpy() * self._scale
+        return weights, means, stds
+
+    def transition_log_likelihood(self, Z):
+        """Log-likelihood of every transition ``(z_t, z_{t+lagtime})`` in ``Z``.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_frames, n_components) or list of such
+
+        Returns
+        -------
+        ndarray of shape (n_frames - lagtime,) or list of such
+            ``log p(z_{t+lagtime} | z_t)`` in nats, in the user's units; mirrors the
+            input (an empty array for a trajectory too short for one transition).
+        """
+        return self._transition_log_likelihood(Z, name="Z")
+
+    def _transition_log_likelihood(self, Z, name):
+        check_is_fitted(self)
+        trajs = check_trajectories(self, Z, reset=False, name=name)
+        lags = [t for t in trajs if len(t) > self.lagtime]
+        if not lags:
+            # Reuse the shared error message for "no transitions".
+            lagged_pairs(trajs, self.lagtime, name=name, estimator_name="MDNPropagator")
+        out = [
+            self.log_prob(t[: -self.lagtime], t[self.lagtime :])
+            if len(t) > self.lagtime
+            else np.empty(0)
+            for t in trajs
+        ]
+        return mirror(out, trajs)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per transition of held-out trajectories.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_frames, n_components) or list of such
+            Latent trajectories (in the space of the ``Z`` given to :meth:`fit`;
+            named ``X`` as scikit-learn's model selection expects).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+            ``mean log p(z_{t+lagtime} | z_t)`` over all transitions within the
+            trajectories, in nats, in the user's units. Comparable across
+            ``n_kernels`` and network settings at a fixed ``lagtime`` and latent
+            space (higher is better), not across lag times.
+        """
+        ll = self._transition_log_likelihood(X, name="X")
+        ll = ll if isinstance(ll, list) else [ll]
+        return float(np.concatenate(ll).mean())
+
+    def sample(self, start, n_steps, random_state=None, *, out=None):
+        """Generate latent trajectories by sampling the learned propagator.
+
+        All trajectories advance together; frame ``k`` is the state after ``k``
+        steps of ``lagtime`` frames each.
+
+        Parameters
+        ----------
+        start : array-like of shape (n_components,) or (n_trajectories, n_components)
+            Starting point(s), in the user's units. A start beyond the range the
+            kernel means can reach (the training range plus 5 % on each side) is
+            clipped to that range with a ``UserWarning``: the network has never
+            seen such points and would extrapolate arbitrarily.
+        n_steps : int
+            Number of propagation steps (``>= 0``).
+        random_state : int, RandomState instance or None, default=None
+            Seed of the sampling noise; the same seed, number of trajectories and
+            device give identical trajectories.
+        out : ndarray, optional
+            Preallocated output of the returned shape, float32 or float64 (for
+            instance a float32 ``np.memmap`` for very long runs). Without it the
+            output is float32 for a float32 ``start`` and float64 otherwise.
+
+        Returns
+        -------
+        ndarray of shape (n_steps + 1, n_components) or \
+(n_trajectories, n_steps + 1, n_components)
+            The trajectories, first frame the (clipped) start; ``out`` when given.
+
+        Notes
+        -----
+        Propagation runs in float32 on ``device_``; random numbers are drawn in
+        chunks and frames are written chunk by chunk into the output, so memory
+        beyond the output itself stays constant (100 trajectories of 1e6 steps in
+        3 components need 1.2 GB as float32). The kernel is chosen by inverse-CDF
+        sampling with one uniform number per step; on the CPU and for up to 256
+        trajectories the loop runs on numpy/BLAS, which has less per-call overhead.
+        """
+        check_is_fitted(self)
+        n_steps = _check_n_steps(n_steps)
+        d = self.n_features_in_
+        start_arr = np.asarray(start)
+        single = start_arr.ndim == 1
+        if start_arr.ndim not in (1, 2):
+            raise ValueError(
+                "start must have shape (n_components,) or (n_trajectories, "
+                f"n_components); got an array of shape {start_arr.shape}."
+            )
+        S = self._check_points(start_arr, "start")
+        n_traj = len(S)
+        shape = (n_steps + 1, d) if single else (n_traj, n_steps + 1, d)
+        if out is None:
+            dtype = np.float32 if start_arr.dtype == np.float32 else np.float64
+            out = np.empty(shape, dtype=dtype)
+        elif (
+            not isinstance(out, np.ndarray)
+            or out.shape != shape
+            or out.dtype not in (np.float32, np.float64)
+            or not out.flags.writeable
+        ):
+            raise ValueError(
+                f"out must be a writeable float32 or float64 ndarray of shape {shape}; "
+                f"got {type(out).__name__} of shape {getattr(out, 'shape', None)} "
+                f"and dtype {getattr(out, 'dtype', None)}."
+            )
+        out3 = out[None] if single else out
+
+        low = self._center - (1.0 + _MEAN_MARGIN) * self._scale
+        high = self._center + (1.0 + _MEAN_MARGIN) * self._scale
+        if np.any(S < low) or np.any(S > high):
+            warnings.warn(
+                f"start lies outside the range the propagator was trained on (plus "
+                f"5 %: {low.tolist()} to {high.tolist()}); it was clipped to that "
+                "range.",
+                UserWarning,
+                stacklevel=2,
+            )
+            S = np.clip(S, low, high)
+        out3[:, 0, :] = S
+        if n_steps == 0:
+            return out
+
+        device = torch.device(self.device_)
+        generator = torch_generator(seed_from_random_state(random_state), device)
+        use_numpy = device.type == "cpu" and n_traj <= _NUMPY_MAX_TRAJECTORIES
+        single_path = use_numpy and n_traj == 1
+        stepper = (self._numpy_stepper if use_numpy else self._torch_stepper)(n_traj)
+        chunk = max(1, min(n_steps, _CHUNK_SCALARS // (n_traj * (d + self.n_kernels))))
+        state = self._to_internal(S).astype(np.float32)
+        if not use_numpy:
+            state = torch.from_numpy(state).to(device)
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_steps, desc=f"{type(self).__name__}.sample", unit="step")
+        was_training = self.network_.training
+        self.network_.eval()
+        try:
+            with torch.inference_mode():
+                done = 0
+                while done < n_steps:
+                    T = min(chunk, n_steps - done)
+                    u = torch.rand(
+                        (T, n_traj * (self.n_kernels if single_path else 1)),
+                        generator=generator,
+                        device=device,
+                    )
+                    eps = torch.randn(
+                        (T, n_traj, d), generator=generator, device=device
+                    )
+                    frames, state = stepper(state, u, eps)
+                    block = out3[:, done + 1 : done + 1 + T, :]
+                    # (T, n, d) internal -> (n, T, d) user units, straight into out.
+                    np.multiply(frames.transpose(1, 0, 2), self._scale, out=block)
+                    block += self._center
+                    done += T
+                    if bar is not None:
+                        bar.update(T)
+        finally:
+            self.network_.train(was_training)
+            if bar is not None:
+                bar.close()
+        return out
+
+    # ---------------------------------------------------------------- samplers
+
+    def _output_layers(self):
+        """(weight, bias, activation-after) for every Linear layer of the network."""
+        layers = []
+        for module in self.network_:
+            if isinstance(module, torch.nn.Linear):
+                layers.append([module.weight, module.bias, None])
+            else:
+                layers[-1][2] = module
+        return layers
+
+    def _torch_stepper(self, n_traj):
+        K, d = self.n_kernels, self.n_features_in_
+        layers = self._output_layers()
+        dev = layers[0][0].device
+        # Column indices of kernel c's mean and scale pre-activations in the fused
+        # output layer: K + c*d + j and K + K*d + c*d + j.
+        offsets = torch.arange(d, device=dev) + K
+        offsets = torch.cat([offsets, offsets + K * d])[None, :]
+        kmax = torch.tensor(K - 1, device=dev)
+        lin = torch.nn.functional.linear
+        softplus = torch.nn.functional.softplus
+
+        def run(state, u, eps):
+            T = len(u)
+            frames = torch.empty((T, n_traj, d), device=dev)
+            x = state
+            for t in range(T):
+                h = x
+                for W, b, act in layers:
+                    h = lin(h, W, b)
+                    if act is not None:
+                        h = act(h)
+                logits = h[:, :K]
+                p = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+                cdf = torch.cumsum(p, dim=1)
+                c = (cdf < u[t, :, None] * cdf[:, -1:]).sum(dim=1, keepdim=True)
+                c = torch.minimum(c, kmax)
+                sel = torch.gather(h, 1, offsets + c * d)
+                mean = torch.tanh(sel[:, :d] * 0.5) * (1.0 + _MEAN_MARGIN)
+                sigma = softplus(sel[:, d:]) + _SIGMA_MIN
+                x = torch.addcmul(mean, sigma, eps[t], out=frames[t])
+            return frames.cpu().numpy(), x
+
+        return run
+
+    def _numpy_stepper(self, n_traj):
+        K, d = self.n_kernels, self.n_features_in_
+        params = []
+        for W, b, act in self._output_layers():
+            params.append(
+                (
+                    np.ascontiguousarray(W.detach().cpu().numpy().T),
+                    b.detach().cpu().numpy().copy(),
+                    None if act is None else _numpy_activation(self._act_name(act)),
+                )
+            )
+        if n_traj == 1:
+            return self._numpy_single_stepper(params)
+        offsets = (np.arange(d) + K)[None, :]
+        offsets = np.concatenate([offsets, offsets + K * d], axis=1)
+        buffers = [
+            np.empty((n_traj, W.shape[1]), dtype=np.float32) for W, _, _ in params
+        ]
+        rows = np.arange(n_traj)[:, None]
+        margin = np.float32(1.0 + _MEAN_MARGIN)
+
+        def run(state, u, eps):
+            u = u.numpy()
+            eps = eps.numpy()
+            T = len(u)
+            frames = np.empty((T, n_traj, d), dtype=np.float32)
+            x = state
+            for t in range(T):
+                h = x
+                for (W, b, act), buf in zip(params, buffers, strict=True):
+                    np.matmul(h, W, out=buf)
+                    buf += b
+                    h = buf if act is None else act(buf)
+                logits = h[:, :K]
+                p = np.exp(logits - logits.max(axis=1, keepdims=True))
+                cdf = np.cumsum(p, axis=1, out=p)
+                c = np.count_nonzero(cdf < u[t, :, None] * cdf[:, -1:], axis=1)
+                np.minimum(c, K - 1, out=c)
+                sel = h[rows, offsets + c[:, None] * d]
+                mean = np.tanh(sel[:, :d] * 0.5)
+                mean *= margin
+                sigma = np.logaddexp(sel[:, d:], 0.0)
+                sigma += _SIGMA_MIN
+                x = frames[t]
+                np.multiply(sigma, eps[t], out=x)
+                x += mean
+            return frames, x
+
+        return run
+
+    def _numpy_single_stepper(self, params):
+        """One trajectory: per-call overhead is everything, so the kernel is picked
+        by the Gumbel-max trick (two numpy calls instead of eight) and its mean and
+        scale are read by slicing."""
+        K, d = self.n_kernels, self.n_features_in_
+        buffers = [np.empty(W.shape[1], dtype=np.float32) for W, _, _ in params]
+        scores = np.empty(K, dtype=np.float32)
+        logits = buffers[-1][:K]
+        margin = np.float32(1.0 + _MEAN_MARGIN)
+        half = np.float32(0.5)
+
+        def run(state, u, eps):
+            # u holds K uniforms per step on this path (see sample). u = 0 gives a
+            # score of -inf: that kernel is simply not chosen.
+            with np.errstate(divide="ignore"):
+                gumbel = -np.log(-np.log(u.numpy().reshape(len(u), K)))
+            eps = eps.numpy().reshape(len(u), d)
+            T = len(u)
+            frames = np.empty((T, 1, d), dtype=np.float32)
+            x = state.reshape(d)
+            for t in range(T):
+                h = x
+                for (W, b, act), buf in zip(params, buffers, strict=True):
+                    np.dot(h, W, out=buf)
+                    buf += b
+                    h = buf if act is None else act(buf)
+                np.add(logits, gumbel[t], out=scores)
+                c = K + int(scores.argmax()) * d
+                x = frames[t, 0]
+                np.logaddexp(h[c + K * d : c + K * d + d], 0.0, out=x)
+                x += _SIGMA_MIN
+                x *= eps[t]
+                x += np.tanh(h[c : c + d] * half) * margin
+            return frames, x[None]
+
+        return run
+
+    @staticmethod
+    def _act_name(module):
+        for name, cls in ACTIVATIONS.items():
+            if type(module) is cls:
+                return name
+        raise TypeError(f"unsupported activation module {module!r}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
