@@ -1,0 +1,129 @@
+"""Decoding throughput of CWGANDecoder.sample against straightforward implementations.
+
+The paper's generator size: 3-D latent + 50 noise -> 3 x 200 Swish -> 60 outputs
+(the 20 Cα atoms of Trp-cage). Target: >= 2e5 frames/s on a 2-core CPU.
+
+Rows, all measured in the same run on the same trained generator:
+
+- ``per-frame``: one forward pass per frame (what a decode loop written frame by
+  frame does); measured on a subset and extrapolated to frames/s.
+- ``naive batched``: the whole array in one forward pass with autograd on, scaling
+  in NumPy float64 and noise drawn separately (what a first batched version
+  looks like).
+- ``sample chunk=C threads=T``: ``CWGANDecoder.sample`` with its chunk size set to
+  C and ``torch.set_num_threads(T)``.
+
+Run::
+
+    python benchmarks/bench_decoder.py            # 1e6 frames
+    python benchmarks/bench_decoder.py --quick    # 1e5 frames, fewer variants
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import sklss._cwgan as cwgan_module
+from sklss import CWGANDecoder
+
+
+def _fitted_decoder(n_latent, n_out, seed=0):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(2000, n_latent))
+    X = np.tanh(Z @ rng.normal(size=(n_latent, n_out))) + 0.1 * rng.normal(
+        size=(2000, n_out)
+    )
+    return CWGANDecoder(max_epochs=1, batch_size=500, random_state=seed).fit(Z, X)
+
+
+def _best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def per_frame(decoder, Z):
+    """One generator call per frame."""
+    gen = decoder.generator_
+    out = np.empty((len(Z), decoder.n_features_out_))
+    for i, z in enumerate(Z):
+        zs = torch.as_tensor((z - decoder.z_mean_) / decoder.z_scale_).float()
+        x = gen(torch.cat([zs, torch.randn(decoder.noise_dim)])[None])
+        out[i] = x.detach().numpy()[0] * decoder.x_halfrange_ + decoder.x_center_
+    return out
+
+
+def naive_batched(decoder, Z):
+    """One forward pass over everything, autograd on, scaling in NumPy."""
+    zs = torch.as_tensor((Z - decoder.z_mean_) / decoder.z_scale_).float()
+    noise = torch.randn(len(Z), decoder.noise_dim)
+    x = decoder.generator_(torch.cat([zs, noise], dim=1))
+    return x.detach().numpy() * decoder.x_halfrange_ + decoder.x_center_
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small, fast run")
+    parser.add_argument("--n-frames", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    n_frames = args.n_frames or (100_000 if args.quick else 1_000_000)
+    chunks = [1024, 4096, 16384] if args.quick else [512, 1024, 2048, 4096, 8192, 32768]
+    threads = [1, 2] if args.quick else [1, 2]
+    n_latent, n_out = 3, 60
+    decoder = _fitted_decoder(n_latent, n_out)
+    Z = np.random.default_rng(1).normal(size=(n_frames, n_latent)).astype(np.float32)
+    default_chunk = cwgan_module._SAMPLE_CHUNK
+    default_threads = torch.get_num_threads()
+
+    rows = []
+    torch.set_num_threads(default_threads)
+    n_small = min(2000 if args.quick else 5000, n_frames)
+    t = _best_of(lambda: per_frame(decoder, Z[:n_small]), 1)
+    rows.append(("per-frame", n_small, t))
+    n_naive = min(n_frames, 200_000)
+    t = _best_of(lambda: naive_batched(decoder, Z[:n_naive]), args.repeats)
+    rows.append(("naive batched (autograd on)", n_naive, t))
+    try:
+        for n_threads in threads:
+            torch.set_num_threads(n_threads)
+            for chunk in chunks:
+                cwgan_module._SAMPLE_CHUNK = chunk
+                decoder.sample(Z[:chunk], random_state=0)  # warm-up
+                t = _best_of(
+                    lambda: decoder.sample(Z, random_state=0), args.repeats
+                )
+                rows.append((f"sample chunk={chunk} threads={n_threads}", n_frames, t))
+    finally:
+        cwgan_module._SAMPLE_CHUNK = default_chunk
+        torch.set_num_threads(default_threads)
+    torch.set_num_threads(default_threads)
+    decoder.sample(Z[:default_chunk], random_state=0)
+    t = _best_of(lambda: decoder.sample(Z, random_state=0), args.repeats)
+    rows.append(
+        (f"sample default (chunk={default_chunk}, threads={default_threads})",
+         n_frames, t)
+    )
+
+    print(
+        f"CWGANDecoder decoding throughput: {n_latent}-D latent + "
+        f"{decoder.noise_dim} noise -> 3x200 swish -> {n_out} outputs, float32 input"
+    )
+    print(f"torch {torch.__version__}, default threads {default_threads}")
+    width = max(len(r[0]) for r in rows)
+    header = ("implementation", "frames", "seconds", "frames/s")
+    print(f"{header[0]:<{width}}  {header[1]:>9}  {header[2]:>9}  {header[3]:>11}")
+    base = rows[1][1] / rows[1][2]
+    for name, n, t in rows:
+        print(f"{name:<{width}}  {n:>9d}  {t:>9.4f}  {n / t:>11.3g}"
+              f"  ({n / t / base:.2f}x naive batched)")
+
+
+if __name__ == "__main__":
+    main()
