@@ -17,6 +17,14 @@ _LAZY = {
     "SRVTransformer": "._srv",
     "MDNPropagator": "._mdn",
     "CWGANDecoder": "._cwgan",
+    "LatentSpaceSimulator": "._simulator",
+    "SimulationResult": "._simulator",
+    "FrameWise": "._framewise",
+    "load_simulator": "._io",
+    "TorsionFeaturizer": "._molecules",
+    "DistanceFeaturizer": "._molecules",
+    "AlignedCoordinates": "._molecules",
+    "to_trajectory": "._molecules",
 }
 
 __all__ = ["__version__", "split_trajectory", *_LAZY]

@@ -13,6 +13,8 @@ _LAZY = {
     "four_well_transition_matrix": "._four_well",
     "make_swissroll": "._swissroll",
     "swissroll_transition_matrix": "._swissroll",
+    "make_metastable_hmm": "._hidden_markov",
+    "metastable_hmm_transition_matrix": "._hidden_markov",
     "load_alanine_dipeptide": "._alanine",
     "get_data_home": "._alanine",
     "measure_md_speed": "._alanine",

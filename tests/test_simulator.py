@@ -1,0 +1,349 @@
+"""Tests of LatentSpaceSimulator: composition, sampling, scoring, persistence."""
+
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklss import (
+    CWGANDecoder,
+    FrameWise,
+    LatentSpaceSimulator,
+    MDNPropagator,
+    SRVTransformer,
+    split_trajectory,
+)
+from sklss._io import load_simulator
+
+
+def _two_state_features(n_frames, seed):
+    """A 2-state jump process observed through 3 noisy features."""
+    rng = np.random.default_rng(seed)
+    s = np.zeros(n_frames, dtype=int)
+    for t in range(1, n_frames):
+        s[t] = s[t - 1] if rng.random() > 0.02 else 1 - s[t - 1]
+    x = np.column_stack(
+        [2.0 * s - 1.0, np.zeros(n_frames), np.zeros(n_frames)]
+    ) + 0.3 * rng.normal(size=(n_frames, 3))
+    return x
+
+
+@pytest.fixture(scope="module")
+def data():
+    return [_two_state_features(1500, seed) for seed in range(4)]
+
+
+def small_simulator(**kw):
+    kw.setdefault("random_state", 0)
+    return LatentSpaceSimulator(
+        encoder=SRVTransformer(n_components=1, hidden_layer_sizes=(16,), max_epochs=15),
+        propagator=MDNPropagator(n_kernels=3, hidden_layer_sizes=(16,), max_epochs=15),
+        decoder=CWGANDecoder(
+            noise_dim=4, hidden_layer_sizes=(16,), max_epochs=2, n_critic=2
+        ),
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return small_simulator(lagtime=2).fit(data, y=data)
+
+
+def test_fit_clones_components_and_sets_lagtime(data, fitted):
+    sim = fitted
+    assert sim.encoder_ is not sim.encoder and not hasattr(sim.encoder, "n_epochs_")
+    assert sim.encoder_.lagtime == sim.propagator_.lagtime == 2
+    assert sim.encoder.lagtime == 1  # the user's object is untouched
+    assert sim.n_features_in_ == 3 and sim.n_components_ == 1 and sim.n_outputs_ == 3
+    assert sim.lagtime_ == 2
+
+
+def test_transform_mirrors_input(data, fitted):
+    Z = fitted.transform(data)
+    assert isinstance(Z, list) and [len(z) for z in Z] == [len(x) for x in data]
+    z = fitted.transform(data[0])
+    assert isinstance(z, np.ndarray) and z.shape == (1500, 1)
+
+
+def test_sample_shapes_and_reproducibility(fitted):
+    res = fitted.sample(50, n_trajectories=4, random_state=3)
+    assert res.latent.shape == (4, 51, 1)
+    assert res.configurations.shape == (4, 51, 3)
+    assert res.stride == 2 and res.timestep == 2.0
+    again = fitted.sample(50, n_trajectories=4, random_state=3)
+    np.testing.assert_array_equal(res.latent, again.latent)
+    np.testing.assert_array_equal(res.configurations, again.configurations)
+    other = fitted.sample(50, n_trajectories=4, random_state=4)
+    assert not np.array_equal(res.latent, other.latent)
+
+
+def test_start_points_latent_and_features(fitted, data):
+    z0 = fitted.transform(data[0][:3])
+    res = fitted.sample(5, start=z0, random_state=0, decode=False)
+    assert res.latent.shape == (3, 6, 1) and res.configurations is None
+    np.testing.assert_allclose(res.latent[:, 0], z0, rtol=1e-5, atol=1e-6)
+    res = fitted.sample(5, start=data[0][0], n_trajectories=2, random_state=0)
+    np.testing.assert_allclose(
+        res.latent[:, 0], np.repeat(z0[:1], 2, axis=0), rtol=1e-5, atol=1e-6
+    )
+    res = fitted.sample(4, n_trajectories=2, decode_stride=2, random_state=0)
+    assert res.configurations.shape == (2, 3, 3)
+
+
+def test_sample_timestep_in_physical_units(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = small_simulator(lagtime=3, timestep=0.5).fit(data[:2])
+    res = sim.sample(3, random_state=0)
+    assert res.timestep == 1.5 and res.configurations is None and sim.decoder_ is None
+
+
+def test_start_points_are_the_only_training_data_kept(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = small_simulator(n_start_points=100).fit(data, y=data)
+    assert sim.start_points_.shape == (100, 1)
+    # No array as large as the training data hides anywhere in the pickle.
+    size = len(pickle.dumps(sim))
+    assert size < sum(x.nbytes for x in data)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"start": np.zeros((2, 2))}, ValueError, "start has 2 columns; expected 1"),
+        ({"start": np.zeros((2, 2, 1))}, ValueError, "start must have shape"),
+        (
+            {"start": np.zeros((3, 1)), "n_trajectories": 2},
+            ValueError,
+            "start holds 3 frames but n_trajectories=2",
+        ),
+        ({"n_trajectories": 0}, ValueError, "n_trajectories must be >= 1"),
+        ({"decode_stride": 1.5}, TypeError, "decode_stride must be an int"),
+        ({"start": [[np.nan]]}, ValueError, "Input start contains NaN"),
+        ({"start_space": "xyz", "start": [0.0]}, ValueError, "start_space must be"),
+    ],
+)
+def test_sample_errors(fitted, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fitted.sample(3, **kwargs)
+
+
+def test_fit_errors(data):
+    sim = small_simulator()
+    with pytest.raises(ValueError, match=r"same number of frames as X.*\[1500, 1500\]"):
+        sim.fit(data[:2], y=[data[0], data[1][:-1]])
+    with pytest.raises(ValueError, match="same structure as X"):
+        sim.fit(data[:2], y=data[:1])
+    with pytest.raises(ValueError, match="same structure as X"):
+        sim.fit(data[:2], y=data[0])
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        LatentSpaceSimulator().sample(3)
+
+
+def test_nested_params_work_with_default_components():
+    sim = LatentSpaceSimulator()
+    sim.set_params(propagator__n_kernels=16, lagtime=5)
+    assert isinstance(sim.propagator, MDNPropagator)
+    assert sim.get_params()["propagator__n_kernels"] == 16
+    assert clone(sim).propagator.n_kernels == 16
+    assert sim.encoder is None  # untouched components stay default
+
+
+def test_grid_search_over_lagtime_and_kernels_splits_by_trajectory(data):
+    search = GridSearchCV(
+        small_simulator(),
+        {"lagtime": [1, 4], "propagator__n_kernels": [2, 3]},
+        cv=KFold(n_splits=2),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(data)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_params_["lagtime"] in (1, 4)
+    # Each fold trained on whole trajectories: two of the four.
+    assert search.best_estimator_.n_features_in_ == 3
+
+
+def test_pipeline_with_framewise_scaler_on_lists(data):
+    pipe = Pipeline(
+        [("scale", FrameWise(StandardScaler())), ("lss", small_simulator(lagtime=2))]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(data)
+    Z = pipe.transform(data[:2])
+    assert isinstance(Z, list) and Z[0].shape == (1500, 1)
+    assert np.isfinite(pipe.score(data[2:]))
+
+
+def test_deeptime_tica_encoder_and_msm_on_generated_data(data):
+    from deeptime.clustering import KMeans
+    from deeptime.decomposition import TICA
+    from deeptime.markov import TransitionCountEstimator
+    from deeptime.markov.msm import MaximumLikelihoodMSM
+
+    sim = LatentSpaceSimulator(
+        encoder=TICA(dim=1),
+        propagator=MDNPropagator(n_kernels=3, hidden_layer_sizes=(16,), max_epochs=15),
+        lagtime=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(data)
+    assert sim.encoder_.lagtime == 2
+    res = sim.sample(2000, n_trajectories=2, random_state=0)
+    km = (
+        KMeans(n_clusters=2, fixed_seed=1).fit(np.concatenate(res.latent)).fetch_model()
+    )
+    dtrajs = [km.transform(z) for z in res.latent]
+    counts = TransitionCountEstimator(lagtime=1, count_mode="sliding").fit(dtrajs)
+    msm = MaximumLikelihoodMSM().fit(counts.fetch_model()).fetch_model()
+    assert msm.n_states == 2 and msm.timescales(1)[0] > 1.0
+
+
+def test_score_is_finite_and_details(fitted, data):
+    score, details = fitted.score(data[:1], return_details=True)
+    assert np.isfinite(score) and score <= 0
+    assert details["timescales_data"].shape == (1,)
+    assert np.all(details["lagtimes"] % 2 == 0)
+    with pytest.raises(ValueError, match="longer than lagtime"):
+        fitted.score(data[0][:2])
+
+
+def test_score_ranks_a_matching_model_above_a_mismatched_one(data):
+    """The score is independent of our own components: a propagator that is the true
+    two-state process must beat one whose dynamics are far too fast."""
+    sim = small_simulator(lagtime=2).set_params(
+        propagator__max_epochs=200, propagator__hidden_layer_sizes=(32,)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slow = sim.fit(data[:3])
+    fast = clone(slow)
+    fast.__dict__.update(slow.__dict__)
+    fast.propagator_ = _JumpingPropagator(slow)
+    assert slow.score(data[3:]) > fast.score(data[3:])
+
+
+class _JumpingPropagator:
+    """Samples latent frames independently from the start pool (no memory at all)."""
+
+    def __init__(self, sim):
+        self.pool = sim.start_points_
+        self.lagtime = sim.lagtime_
+
+    def get_params(self, deep=False):
+        return {"lagtime": self.lagtime}
+
+    def sample(self, start, n_steps, random_state=None):
+        rng = np.random.default_rng(random_state)
+        idx = rng.integers(0, len(self.pool), size=(len(start), n_steps + 1))
+        out = self.pool[idx]
+        out[:, 0] = start
+        return out
+
+
+def test_joblib_round_trip_samples_identically(fitted, tmp_path):
+    path = tmp_path / "sim.joblib"
+    joblib.dump(fitted, path)
+    loaded = load_simulator(path)
+    a = fitted.sample(20, n_trajectories=2, random_state=7)
+    b = loaded.sample(20, n_trajectories=2, random_state=7)
+    np.testing.assert_array_equal(a.latent, b.latent)
+    np.testing.assert_array_equal(a.configurations, b.configurations)
+
+
+def test_round_trip_in_a_fresh_process(fitted, tmp_path):
+    path = tmp_path / "sim.joblib"
+    joblib.dump(fitted, path)
+    expected = fitted.sample(10, n_trajectories=2, random_state=11).latent
+    code = (
+        "import sys, joblib, numpy as np;"
+        f"sim = joblib.load({str(path)!r});"
+        "np.save(sys.argv[1], sim.sample(10, n_trajectories=2, random_state=11).latent)"
+    )
+    out = tmp_path / "latent.npy"
+    subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    np.testing.assert_array_equal(np.load(out), expected)
+
+
+def test_load_errors(tmp_path, fitted):
+    with pytest.raises(FileNotFoundError, match="No saved simulator"):
+        load_simulator(tmp_path / "missing.joblib")
+    junk = tmp_path / "junk.joblib"
+    junk.write_bytes(b"this is not a pickle")
+    with pytest.raises(ValueError, match="could not be read as a saved sklss"):
+        load_simulator(junk)
+    other = tmp_path / "other.joblib"
+    joblib.dump({"a": 1}, other)
+    with pytest.raises(ValueError, match="holds a dict, not a sklss"):
+        load_simulator(other)
+    good = tmp_path / "good.joblib"
+    joblib.dump(fitted, good)
+    truncated = tmp_path / "truncated.joblib"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        load_simulator(truncated)
+
+
+def test_split_trajectory_feeds_cross_validation(data):
+    segments = split_trajectory(data[0], 3)
+    assert len(segments) == 3 and sum(len(s) for s in segments) == 1500
+
+
+def test_molecular_targets_convert_to_mdtraj(tmp_path):
+    md = pytest.importorskip("mdtraj")
+    pytest.importorskip("openmm")
+    from sklss import AlignedCoordinates, TorsionFeaturizer
+    from sklss.datasets import load_alanine_dipeptide
+
+    traj = load_alanine_dipeptide(300, data_home=tmp_path)
+    X = TorsionFeaturizer().fit_transform(traj)
+    sim = small_simulator(
+        lagtime=2, coordinates=AlignedCoordinates("not element H"), timestep=1.0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(X, y=traj)
+    assert sim.n_outputs_ == 3 * 10  # the 10 heavy atoms
+    res = sim.sample(6, n_trajectories=2, random_state=0)
+    structures = res.to_mdtraj()
+    assert len(structures) == 2 and isinstance(structures[0], md.Trajectory)
+    assert structures[0].n_frames == 7 and structures[0].n_atoms == 10
+    np.testing.assert_allclose(structures[0].time, np.arange(7) * 2.0)
+    one = res.to_mdtraj(1)
+    one.save_dcd(str(tmp_path / "gen.dcd"))
+    back = md.load_dcd(str(tmp_path / "gen.dcd"), top=one.topology)
+    np.testing.assert_allclose(back.xyz, one.xyz, atol=1e-3)
+    # The saved simulator carries the topology.
+    path = tmp_path / "sim.joblib"
+    joblib.dump(sim, path)
+    loaded = load_simulator(path)
+    assert loaded.coordinates_.topology_.n_atoms == 10
+    with pytest.raises(ValueError, match="no configurations"):
+        loaded.sample(3, decode=False).to_mdtraj()
+
+
+def test_to_mdtraj_needs_molecular_targets(fitted):
+    with pytest.raises(ValueError, match="not fitted on molecular targets"):
+        fitted.sample(3, random_state=0).to_mdtraj()
