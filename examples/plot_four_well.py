@@ -11,7 +11,7 @@ generate a new trajectory four times as long as the data. We compare
 (a) the stationary distributions with the exact Boltzmann density,
 (b) the trajectories (kinetics of hopping between the four wells) and the implied
     time scales of Markov state models (deeptime) built on both,
-(c, d) the paper's analytical bin-to-bin transition probabilities with the
+(c) and (d) the paper's analytical bin-to-bin transition probabilities with the
     learned transition density ``p(x' | x)`` on the same 100 bins.
 
 The paper's analytical matrix ``p(j|i) = C_i exp(-(V_j - V_i))`` for ``|i-j| <= 1``
@@ -36,10 +36,10 @@ from deeptime.markov.msm import MaximumLikelihoodMSM  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from sklss import MDNPropagator  # noqa: E402
-from sklss.datasets import make_four_well  # noqa: E402
-from sklss.datasets._four_well import (  # noqa: E402
+from sklss.datasets import (  # noqa: E402
     four_well_boltzmann_density,
     four_well_transition_matrix,
+    make_four_well,  # noqa: E402
 )
 
 # %%

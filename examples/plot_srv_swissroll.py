@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sklss import SRVTransformer
-from sklss.datasets import make_swissroll
-from sklss.datasets._swissroll import swissroll_transition_matrix
+from sklss.datasets import make_swissroll, swissroll_transition_matrix
 
 X, states = make_swissroll(50_000, return_states=True, random_state=0)
 lagtime = 10
