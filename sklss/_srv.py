@@ -146,7 +146,7 @@ class SRVTransformer(
         The resolved device.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
 
     See Also
@@ -377,7 +377,7 @@ class SRVTransformer(
         return (Z - self.mean_) @ self.eigenvectors_
 
     def transform(self, X):
-        """Evaluate the slow eigenfunction estimates ``psi_1 .. psi_m``.
+        """Evaluate the slow eigenfunction estimates ``psi_1, ..., psi_m``.
 
         Parameters
         ----------
