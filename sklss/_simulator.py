@@ -176,13 +176,27 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from sklss import LatentSpaceSimulator, MDNPropagator
-    >>> from sklss.datasets import make_four_well
-    >>> x = make_four_well(n_steps=20_000, random_state=0)  # doctest: +SKIP
+    >>> from sklss import LatentSpaceSimulator, MDNPropagator, SRVTransformer
+    >>> from sklss.datasets import make_metastable_hmm
+    >>> X = make_metastable_hmm(n_frames=2_000, n_trajectories=2, random_state=0)
+    >>> sim = LatentSpaceSimulator(
+    ...     encoder=SRVTransformer(n_components=1, max_epochs=5),
+    ...     propagator=MDNPropagator(n_kernels=4, max_epochs=5),
+    ...     lagtime=10,
+    ...     random_state=0,
+    ... ).fit(X)
+    >>> out = sim.sample(n_steps=100, n_trajectories=3, random_state=0)
+    >>> out.latent.shape
+    (3, 101, 1)
+    >>> out.configurations is None  # no decoder without y
+    True
     """
 
     _parameter_constraints = {
+        "encoder": "no_validation",
+        "propagator": "no_validation",
+        "decoder": "no_validation",
+        "coordinates": "no_validation",
         "lagtime": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "timestep": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "n_start_points": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -1,0 +1,168 @@
+"""Tests of ``sklss demo``: files and report of both systems, and (slow) the issue-6
+acceptance criteria measured from the files the default alanine demo writes."""
+
+import json
+
+import mdtraj as md
+import numpy as np
+import pytest
+
+from sklss._cli import main
+from sklss._demo import THRESHOLDS, run_demo
+
+ALANINE_FILES = (
+    "topology.pdb",
+    "md.dcd",
+    "lss.dcd",
+    "latent.npz",
+    "simulator.joblib",
+    "report.json",
+    "ramachandran.png",
+    "free_energy_psi1.png",
+    "timescales.png",
+    "training.png",
+    "structure.png",
+    "tica.png",
+)
+
+
+def _read_report(path):
+    return json.loads((path / "report.json").read_text())
+
+
+def test_four_well_demo_tiny(tmp_path):
+    report = run_demo(tmp_path, "four-well", size="tiny", verbose=False)
+    for name in ("report.json", "four_well.png", "mdn.joblib", "four_well.npz"):
+        assert (tmp_path / name).is_file(), name
+    written = _read_report(tmp_path)
+    assert written["system"] == "four-well"
+    metrics = written["metrics"]
+    for key in (
+        "tv_distance_generated_vs_bd",
+        "tv_distance_generated_vs_exact",
+        "msm_timescales_bd_steps",
+        "msm_timescales_lss_steps",
+    ):
+        assert key in metrics
+    assert 0 <= metrics["tv_distance_generated_vs_bd"] <= 1
+    assert written["generation"]["length_factor"] >= 100
+    assert report["metrics"] == written["metrics"]
+    assert not list(tmp_path.glob(".*part*"))  # no temporary files left
+
+
+def test_alanine_demo_tiny_via_cli(tmp_path, capsys):
+    pytest.importorskip("openmm")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--tiny",
+            "--quiet",
+            "--n-frames",
+            "300",
+            "--data-home",
+            str(tmp_path / "data"),
+        ]
+    )
+    assert code == 0
+    assert "report.json" in capsys.readouterr().out
+    for name in ALANINE_FILES:
+        assert (out / name).is_file(), name
+    report = _read_report(out)
+    for key in (
+        "md",
+        "model_selection",
+        "training",
+        "generation",
+        "metrics",
+        "cost",
+        "timings",
+        "passed",
+        "files",
+        "figures",
+        "total_wall_time_s",
+    ):
+        assert key in report, key
+    for key in (
+        "ramachandran",
+        "free_energy_profiles",
+        "timescales",
+        "bond_lengths",
+        "structure",
+        "tica",
+    ):
+        assert key in report["metrics"], key
+    for key in ("md_ns_per_day", "lss_ns_per_day", "speedup"):
+        assert report["cost"][key] > 0
+    assert report["generation"]["length_factor"] >= 100
+
+    # The files are what the report says: heavy atoms, MD and decoded frames.
+    top = md.load(str(out / "topology.pdb"))
+    assert top.n_atoms == 10
+    assert all(a.element.symbol != "H" for a in top.topology.atoms)
+    md_traj = md.load(str(out / "md.dcd"), top=str(out / "topology.pdb"))
+    lss = md.load(str(out / "lss.dcd"), top=str(out / "topology.pdb"))
+    assert md_traj.n_frames == 300
+    assert lss.n_frames == report["generation"]["decoded_frames"] >= md_traj.n_frames
+    with np.load(out / "latent.npz") as data:
+        n_traj = report["generation"]["n_trajectories"]
+        assert data["lss"].shape[:2] == (n_traj, report["generation"]["n_steps"] + 1)
+        assert len(data["md"]) == 300
+
+    # The saved simulator loads and samples (what `sklss simulate` needs).
+    assert main(["info", str(out / "simulator.joblib")]) == 0
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="system"):
+        run_demo(tmp_path, "trp-cage", verbose=False)
+    with pytest.raises(ValueError, match="size"):
+        run_demo(tmp_path, size="huge", verbose=False)
+    with pytest.raises(ValueError, match="n_frames"):
+        run_demo(tmp_path, n_frames=5, verbose=False)
+    with pytest.raises(TypeError, match="lagtime"):
+        run_demo(tmp_path, lagtime=2.5, verbose=False)
+    with pytest.raises(ValueError, match="generation_factor"):
+        run_demo(tmp_path, generation_factor=0, verbose=False)
+
+
+@pytest.mark.slow
+def test_alanine_demo_meets_issue6_criteria(tmp_path):
+    """The default demo (about 10-20 minutes) passes issue 6's "Done means".
+
+    Ramachandran and bond lengths are recomputed here from the written trajectory
+    files, independently of the demo's own analysis code path.
+    """
+    pytest.importorskip("openmm")
+    from sklss.analysis import compare_ramachandran
+
+    out = tmp_path / "demo"
+    run_demo(out, verbose=False)
+    report = _read_report(out)
+    top = str(out / "topology.pdb")
+    md_traj = md.load(str(out / "md.dcd"), top=top)
+    lss = md.load(str(out / "lss.dcd"), top=top)
+    assert report["generation"]["length_factor"] >= 100
+    assert lss.n_frames >= md_traj.n_frames
+
+    rama = compare_ramachandran(md_traj, lss)
+    assert rama.rmse <= THRESHOLDS["ramachandran_rmse_kT"]
+    assert len(rama.missing_basins) == 0
+
+    pairs = np.array([[b[0].index, b[1].index] for b in md_traj.topology.bonds])
+    assert len(pairs) == 9  # the heavy-atom bonds of ACE-ALA-NME
+    mean_md = md.compute_distances(md_traj, pairs).mean(0)
+    mean_lss = md.compute_distances(lss, pairs).mean(0)
+    rel = np.abs(mean_lss - mean_md) / mean_md
+    assert rel.max() <= THRESHOLDS["bond_length_relative_error"]
+
+    for t in report["metrics"]["timescales"]["leading"]:
+        tol = max(
+            t["md_standard_error_ps"],
+            THRESHOLDS["timescale_relative_tolerance"] * t["md_ps"],
+        )
+        assert abs(t["lss_ps"] - t["md_ps"]) <= tol, t
+    assert report["cost"]["speedup"] >= THRESHOLDS["speedup"]
+    assert report["total_wall_time_s"] <= 20 * 60
