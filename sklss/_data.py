@@ -16,6 +16,7 @@ from sklearn.utils.validation import _check_feature_names, check_array
 __all__ = [
     "Trajectories",
     "check_trajectories",
+    "check_int",
     "check_lagtime",
     "lagged_pairs",
     "mirror",
@@ -190,16 +191,26 @@ def check_trajectories(
     return Trajectories(arrays, is_list=is_list)
 
 
-def check_lagtime(lagtime, name="lagtime"):
-    """Return ``lagtime`` as a positive int or raise a clear error."""
-    if isinstance(lagtime, bool) or not isinstance(lagtime, numbers.Integral):
+def check_int(value, name, minimum=None):
+    """Return ``value`` as an int, or raise an error that names the argument.
+
+    ``TypeError`` when it is not an integer (``bool`` is not accepted),
+    ``ValueError`` when it is below ``minimum``.
+    """
+    bound = "" if minimum is None else f" >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"{name} must be an int (in frames); got {lagtime!r} of type "
-            f"{type(lagtime).__name__}."
+            f"{name} must be an int{bound}; got {value!r} of type "
+            f"{type(value).__name__}."
         )
-    if lagtime < 1:
-        raise ValueError(f"{name} must be >= 1 (in frames); got {lagtime}.")
-    return int(lagtime)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int{bound}; got {value}.")
+    return int(value)
+
+
+def check_lagtime(lagtime, name="lagtime"):
+    """Return ``lagtime`` (in frames) as a positive int or raise a clear error."""
+    return check_int(lagtime, name, 1)
 
 
 def lagged_pairs(trajectories, lagtime, *, name="X", estimator_name=None):
@@ -271,8 +282,7 @@ def split_trajectory(X, n_segments):
     list of ndarray
         Views into ``X`` (nothing is copied).
     """
-    if isinstance(n_segments, bool) or not isinstance(n_segments, numbers.Integral):
-        raise TypeError(f"n_segments must be an int; got {n_segments!r}.")
+    check_int(n_segments, "n_segments", 1)
     X = check_trajectories(None, X, reset=True, n_features_attr=None)
     if X.is_list:
         raise TypeError("X must be a single trajectory (2-D array), not a list.")

@@ -1,6 +1,5 @@
 """The mixture density network propagator of a latent space simulator (paper §2.2)."""
 
-import numbers
 import warnings
 from numbers import Integral, Real
 
@@ -10,7 +9,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_trajectories, lagged_pairs, mirror
+from ._data import check_int, check_trajectories, lagged_pairs, mirror
 from ._torch import (
     ACTIVATIONS,
     TorchEstimatorMixin,
@@ -40,17 +39,6 @@ _CHUNK_SCALARS = 1 << 18
 # per-call overhead is a few times smaller than torch's (see benchmarks/bench_mdn.py).
 _NUMPY_MAX_TRAJECTORIES = 256
 _LOG_2PI = float(np.log(2.0 * np.pi))
-
-
-def _check_n_steps(n_steps):
-    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral):
-        raise TypeError(
-            f"n_steps must be a non-negative int; got {n_steps!r} of type "
-            f"{type(n_steps).__name__}."
-        )
-    if n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative int; got {n_steps}.")
-    return int(n_steps)
 
 
 def _numpy_activation(name):
@@ -580,7 +568,7 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         trajectories the loop runs on numpy/BLAS, which has less per-call overhead.
         """
         check_is_fitted(self)
-        n_steps = _check_n_steps(n_steps)
+        n_steps = check_int(n_steps, "n_steps", 0)
         d = self.n_features_in_
         start_arr = np.asarray(start)
         single = start_arr.ndim == 1

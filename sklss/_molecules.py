@@ -6,14 +6,12 @@ or a list of arrays (the sklss data model), so they sit at the head of a pipelin
 back into trajectories that can be written as DCD/XTC/PDB.
 """
 
-import numbers
-
 import mdtraj as md
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_trajectories
+from ._data import check_int, check_trajectories
 
 __all__ = [
     "AlignedCoordinates",
@@ -274,9 +272,7 @@ class DistanceFeaturizer(_TrajectoryTransformer):
         self.periodic = periodic
 
     def _fit_topology(self, trajs):
-        n = self.exclude_neighbors
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"exclude_neighbors must be an int >= 0; got {n!r}.")
+        n = check_int(self.exclude_neighbors, "exclude_neighbors", 0)
         top = trajs[0].topology
         idx = _select(top, self.selection)
         i, j = np.triu_indices(len(idx), k=n + 1)

@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_trajectories
+from ._data import check_int, check_trajectories
 from ._torch import TorchEstimatorMixin
 
 __all__ = ["LatentSpaceSimulator", "SimulationResult"]
@@ -458,14 +458,8 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         SimulationResult
         """
         check_is_fitted(self)
-        for name, value in (
-            ("n_trajectories", n_trajectories),
-            ("decode_stride", decode_stride),
-        ):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an int; got {value!r}.")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1; got {value}.")
+        check_int(n_trajectories, "n_trajectories", 1)
+        check_int(decode_stride, "decode_stride", 1)
         rng = check_random_state(random_state)
         z0 = self._start(start, n_trajectories, start_space, rng)
         latent = self.propagator_.sample(

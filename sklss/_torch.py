@@ -252,4 +252,3 @@ class TorchEstimatorMixin:
         if "device_" in vars(self):
             self.device_ = str(target)
         return self
-

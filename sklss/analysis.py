@@ -19,13 +19,11 @@ Each ``plot_*`` function draws on a given matplotlib ``ax`` (or a new figure) an
 returns the axes.
 """
 
-import numbers
-
 import numpy as np
 from scipy.optimize import curve_fit
 from sklearn.utils import Bunch
 
-from ._data import check_trajectories
+from ._data import check_int, check_trajectories
 
 __all__ = [
     "free_energy_profile",
@@ -56,17 +54,9 @@ def _trajectories(X, name):
     return [np.asarray(t, dtype=np.float64) for t in trajs], trajs.is_list
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value}.")
-    return int(value)
-
-
 def _check_column(trajs, coordinate, name):
     n_features = trajs[0].shape[1]
-    coordinate = _check_int(coordinate, "coordinate", 0)
+    coordinate = check_int(coordinate, "coordinate", 0)
     if coordinate >= n_features:
         raise ValueError(
             f"coordinate must be < the number of features of {name} ({n_features}); "
@@ -82,7 +72,7 @@ def _blocks(trajs, n_blocks, min_length=1):
     trajectory, so time correlations never cross a trajectory boundary. Frames left
     over at the end (fewer than ``n_blocks``) are dropped.
     """
-    n_blocks = _check_int(n_blocks, "n_blocks", 2)
+    n_blocks = check_int(n_blocks, "n_blocks", 2)
     total = sum(len(t) for t in trajs)
     size = total // n_blocks
     if size < min_length:
@@ -245,7 +235,7 @@ def profile_rmse(reference, other, *, max_free_energy=None):
 
 def _compare_histograms(ref_counts, gen_counts, min_count):
     """RMSE of -ln p over bins the reference populates; count bins never generated."""
-    min_count = _check_int(min_count, "min_count", 1)
+    min_count = check_int(min_count, "min_count", 1)
     populated = ref_counts >= min_count
     if not populated.any():
         raise ValueError(
@@ -347,7 +337,7 @@ def autocorrelation(X, max_lag, *, center=True):
     (11, 2)
     """
     trajs, _ = _trajectories(X, "X")
-    max_lag = _check_int(max_lag, "max_lag", 1)
+    max_lag = check_int(max_lag, "max_lag", 1)
     return _autocorrelation(trajs, max_lag, center)
 
 
@@ -430,7 +420,7 @@ def implied_timescales(
     blocks = _blocks(trajs, n_blocks, min_length=3)
     if max_lag is None:
         max_lag = max(1, len(np.concatenate(blocks[0])) // 10)
-    max_lag = _check_int(max_lag, "max_lag", 1)
+    max_lag = check_int(max_lag, "max_lag", 1)
     if not 0 < cutoff < 1:
         raise ValueError(f"cutoff must be in (0, 1); got {cutoff}.")
     acf = _autocorrelation(trajs, max_lag, center)
@@ -536,8 +526,8 @@ def tica_comparison(
             "reference and generated must have the same features; got "
             f"{ref[0].shape[1]} and {gen[0].shape[1]}."
         )
-    lagtime = _check_int(lagtime, "lagtime", 1)
-    n_components = _check_int(n_components, "n_components", 1)
+    lagtime = check_int(lagtime, "lagtime", 1)
+    n_components = check_int(n_components, "n_components", 1)
     model = TICA(lagtime=lagtime, dim=n_components).fit(ref).fetch_model()
     ref_proj = [model.transform(t) for t in ref]
     gen_proj = [model.transform(t) for t in gen]
@@ -989,7 +979,7 @@ def ramachandran_free_energy(X, *, bins=36):
     (36, 36)
     """
     angles = _angles(X, "X")
-    bins = _check_int(bins, "bins", 2)
+    bins = check_int(bins, "bins", 2)
     edges = np.linspace(-np.pi, np.pi, bins + 1)
     counts, _, _ = np.histogram2d(angles[:, 0], angles[:, 1], bins=[edges, edges])
     return Bunch(

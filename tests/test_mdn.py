@@ -308,9 +308,9 @@ def test_sample_before_fit():
         (np.zeros((2, 2, 2)), 5, ValueError, r"start must have shape.*\(2, 2, 2\)"),
         (np.array([np.nan, 0.0]), 5, ValueError, "Input start contains NaN"),
         (np.array([np.inf, 0.0]), 5, ValueError, "Input start contains inf"),
-        (np.zeros(2), -1, ValueError, "n_steps must be a non-negative int; got -1"),
-        (np.zeros(2), 2.5, TypeError, "n_steps must be a non-negative int; got 2.5"),
-        (np.zeros(2), True, TypeError, "n_steps must be a non-negative int"),
+        (np.zeros(2), -1, ValueError, "n_steps must be an int >= 0; got -1"),
+        (np.zeros(2), 2.5, TypeError, "n_steps must be an int >= 0; got 2.5"),
+        (np.zeros(2), True, TypeError, "n_steps must be an int >= 0"),
     ],
 )
 def test_sample_rejects_bad_input(fitted, start, n_steps, exc, match):

@@ -130,7 +130,7 @@ def test_start_points_are_the_only_training_data_kept(data):
             ValueError,
             "start holds 3 frames but n_trajectories=2",
         ),
-        ({"n_trajectories": 0}, ValueError, "n_trajectories must be >= 1"),
+        ({"n_trajectories": 0}, ValueError, "n_trajectories must be an int >= 1"),
         ({"decode_stride": 1.5}, TypeError, "decode_stride must be an int"),
         ({"start": [[np.nan]]}, ValueError, "Input start contains NaN"),
         ({"start_space": "xyz", "start": [0.0]}, ValueError, "start_space must be"),

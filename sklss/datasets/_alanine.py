@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._data import check_int
+
 # Bump when the generated data would change for the same arguments (system,
 # integrator, file layout): the version is part of the cache key.
 _FORMAT_VERSION = 1
@@ -99,12 +101,7 @@ def get_data_home(data_home=None):
 
 
 def _check_arguments(n_frames, random_state, platform):
-    if isinstance(n_frames, bool) or not isinstance(n_frames, numbers.Integral):
-        raise TypeError(
-            f"n_frames must be an int; got {type(n_frames).__name__} ({n_frames!r})."
-        )
-    if n_frames < 2:
-        raise ValueError(f"n_frames must be an int >= 2; got {n_frames}.")
+    check_int(n_frames, "n_frames", 2)
     if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
         raise TypeError(
             "random_state must be an int (it is part of the cache key, so the data "
@@ -373,10 +370,7 @@ def measure_md_speed(n_steps=5000, *, platform="Reference", random_state=0):
     dict
         ``steps_per_second``, ``ns_per_day`` and ``platform``.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral):
-        raise TypeError(f"n_steps must be an int; got {type(n_steps).__name__}.")
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1; got {n_steps}.")
+    check_int(n_steps, "n_steps", 1)
     _, seed = _check_arguments(2, random_state, platform)
     import openmm
     from openmm import unit

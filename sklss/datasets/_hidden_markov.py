@@ -5,6 +5,8 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._data import check_int
+
 __all__ = ["make_metastable_hmm", "metastable_hmm_transition_matrix"]
 
 # Symmetric flux between the states A, B, C (per frame) and their stationary
@@ -63,11 +65,8 @@ def make_metastable_hmm(
     >>> len(X), X[0].shape
     (2, (1000, 2))
     """
-    for name, value in (("n_frames", n_frames), ("n_trajectories", n_trajectories)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int; got {value!r}.")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1; got {value}.")
+    check_int(n_frames, "n_frames", 1)
+    check_int(n_trajectories, "n_trajectories", 1)
     if not isinstance(noise, numbers.Real) or not noise >= 0:
         raise ValueError(f"noise must be a non-negative number; got {noise!r}.")
     rng = check_random_state(random_state)
