@@ -10,13 +10,13 @@ import json
 import numbers
 import os
 import platform as _platform
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .._data import check_int
+from .._io import atomic_path
 
 # Bump when the generated data would change for the same arguments (system,
 # integrator, file layout): the version is part of the cache key.
@@ -219,37 +219,13 @@ def _metadata(n_frames, seed, speed):
     }
 
 
-def _umask_mode():
-    # mkstemp creates 0600 files; give the cache the permissions of a normal file.
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _write_atomically(path, xyz, metadata):
     """Write ``path`` via a temporary file so a partial file never looks complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, xyz=xyz, metadata=np.array(json.dumps(metadata)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, xyz=xyz, metadata=np.array(json.dumps(metadata)))
     # A human-readable copy of the metadata; the .npz stays the source of truth.
-    sidecar = path.with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{sidecar.stem}.", suffix=".tmp"
-    )
-    with os.fdopen(fd, "w") as f:
+    with atomic_path(path.with_suffix(".json")) as tmp, open(tmp, "w") as f:
         json.dump(metadata, f, indent=2)
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, sidecar)
 
 
 def _read(path):
