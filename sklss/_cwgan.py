@@ -1,5 +1,7 @@
 """The decoder D: a conditional Wasserstein GAN with gradient penalty (paper §2.3)."""
 
+import copy
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -84,8 +86,15 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         ``"one-sided"`` only gradient norms above 1, ``max(0, ||∇C|| - 1)^2``
         (Petzka et al.); see Notes for why the latter is the default.
     learning_rate : float, default=1e-4
-        Adam learning rate of both networks (Adam betas are (0.5, 0.9), as in
-        Gulrajani et al.).
+        Initial Adam learning rate of both networks (Adam betas are (0, 0.9)).
+    learning_rate_schedule : {"linear", "constant"}, default="linear"
+        ``"linear"`` decays the learning rate of both networks linearly to zero
+        over the ``max_epochs`` epochs (as Gulrajani et al. do); ``"constant"``
+        keeps it fixed. See Notes.
+    ema_decay : float in [0, 1), default=0.999
+        Decay of the exponential moving average of the generator weights that
+        becomes ``generator_`` after training (Yazıcı et al.); 0 keeps the
+        weights of the last update. See Notes.
     batch_size : int, default=256
         Frames per critic update.
     max_epochs : int, default=50
@@ -101,9 +110,10 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     generator_ : torch.nn.Module
-        Maps ``[scaled ψ, ε]`` to configurations scaled to ``(-1, 1)``.
+        Maps ``[scaled ψ, ε]`` to configurations scaled to ``(-1, 1)``; the
+        moving average of the trained weights when ``ema_decay > 0``.
     critic_ : torch.nn.Module
-        Maps ``[scaled x, scaled ψ]`` to a score.
+        Maps ``[x in units of x_scale_, scaled ψ]`` to a score.
     n_features_in_ : int
         Dimension of the latent conditioning ``Z``.
     n_features_out_ : int
@@ -112,6 +122,9 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         Standardisation of ``Z`` applied before both networks.
     x_center_, x_halfrange_ : ndarray of shape (`n_features_out_`,)
         Affine map from the generator's ``(-1, 1)`` output back to ``X`` units.
+    x_scale_ : ndarray of shape (`n_features_out_`,)
+        Standard deviation of every feature of ``X``; the critic sees
+        ``(x - x_center_) / x_scale_``.
     history_ : list of dict
         One entry per epoch with the epoch means of ``critic_loss`` (also under
         ``loss``), ``generator_loss`` (``-E[C(G(ε, ψ), ψ)]``), ``wasserstein``
@@ -132,7 +145,12 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
     ``X`` is rescaled feature-wise so that its training range fills
     ``[-0.9, 0.9]``, matching the generator's tanh output with room to extrapolate
     slightly; ``Z`` is standardised. Both scalings are internal and inverted on
-    output, so users pass raw latent positions and raw coordinates.
+    output, so users pass raw latent positions and raw coordinates. The critic
+    sees every feature in units of its standard deviation instead of its range:
+    the gradient penalty bounds the critic's slope in the same units for every
+    feature, so a feature with a wide range but a narrow conditional spread (a
+    coordinate that moves with ψ) is not compressed into a corner of the
+    critic's Lipschitz budget.
 
     The loss of Gulrajani et al. (2017) is used: the critic minimises
     ``E[C(G)] - E[C(x)] + λ E[(||∇_x̂ C(x̂, ψ)|| - 1)^2]`` with ``x̂`` uniform on the
@@ -150,6 +168,18 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
     ``generator_loss`` are taken over every critic batch (the critic's current view
     of the generator), which costs nothing extra.
 
+    Adversarial training with a constant learning rate does not settle: the
+    generator keeps circling the equilibrium, and the last iterate is off by an
+    amount set by the learning rate. On the bimodal toy of the tests that showed
+    as errors of the conditional mean of up to 0.15 (4 % of its range) at the
+    end of training. Two standard remedies are applied together: the learning
+    rate decays linearly to zero, and the returned generator is an exponential
+    moving average of the generator's weights over training (Yazıcı et al.
+    2019), with decay ``min(ema_decay, (1 + t) / (10 + t))`` at generator update
+    ``t`` so that short fits are not dominated by the initial weights. Adam's
+    first-moment decay is 0 (betas (0, 0.9)): momentum in a two-player game adds
+    to the circling.
+
     Stopping rule: training runs all ``max_epochs`` epochs, without early stopping
     and without restoring an earlier epoch. Adversarial losses are not a validation
     criterion: their values depend on the current critic as much as on the
@@ -163,7 +193,8 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
     Sidky, Chen and Ferguson, "Molecular latent space simulators", Chem. Sci. 11,
     9459 (2020). Gulrajani et al., "Improved training of Wasserstein GANs", NeurIPS
     (2017). Petzka, Fischer and Lukovnicov, "On the regularization of
-    Wasserstein GANs", ICLR (2018).
+    Wasserstein GANs", ICLR (2018). Yazıcı et al., "The unusual effectiveness of
+    averaging in GAN training", ICLR (2019).
 
     Examples
     --------
@@ -189,6 +220,8 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"one-sided", "two-sided"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"linear", "constant"})],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -206,6 +239,8 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         gradient_penalty=10.0,
         penalty="one-sided",
         learning_rate=1e-4,
+        learning_rate_schedule="linear",
+        ema_decay=0.999,
         batch_size=256,
         max_epochs=50,
         random_state=None,
@@ -219,6 +254,8 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         self.gradient_penalty = gradient_penalty
         self.penalty = penalty
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.ema_decay = ema_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.random_state = random_state
@@ -268,6 +305,8 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         self.x_center_ = (x_max + x_min) / 2
         half = (x_max - x_min) / (2 * _MARGIN)
         self.x_halfrange_ = np.where(half > 0, half, 1.0)
+        x_scale = X_all.std(axis=0)
+        self.x_scale_ = np.where(x_scale > 0, x_scale, 1.0)
         Zt = as_tensor((Z_all - self.z_mean_) / self.z_scale_, device)
         Xt = as_tensor((X_all - self.x_center_) / self.x_halfrange_, device)
 
@@ -283,9 +322,14 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
             self.critic_ = make_mlp(
                 n_x + n_z, hidden, 1, activation=self.activation
             ).to(device)
+            # The averaged generator starts as a copy of the initial one.
+            average = copy.deepcopy(self.generator_).requires_grad_(False)
         self._set_buffers(device)
 
-        step = self._make_step(Zt, Xt, torch_generator(seed + 1, device))
+        n_steps = self.max_epochs * max(1, math.ceil(len(Zt) / self.batch_size))
+        step = self._make_step(
+            Zt, Xt, average, n_steps, torch_generator(seed + 1, device)
+        )
         self.history_, _ = train(
             modules={"generator": self.generator_, "critic": self.critic_},
             step=step,
@@ -299,6 +343,8 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
             desc="CWGANDecoder",
         )
         self.n_epochs_ = len(self.history_)
+        if self.ema_decay > 0:
+            self.generator_ = average.eval()
         return self
 
     def _set_buffers(self, device):
@@ -312,31 +358,36 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
             self.x_halfrange_, dtype=torch.float32
         ).to(device)
 
-    def _make_step(self, Zt, Xt, noise_gen):
+    def _make_step(self, Zt, Xt, average, n_steps, noise_gen):
         """One critic update (and every n_critic-th call a generator update)."""
         generator, critic = self.generator_, self.critic_
-        betas = (0.5, 0.9)
-        opt_c = torch.optim.Adam(
-            critic.parameters(), lr=self.learning_rate, betas=betas
-        )
-        opt_g = torch.optim.Adam(
-            generator.parameters(), lr=self.learning_rate, betas=betas
-        )
+        lr, betas = self.learning_rate, (0.0, 0.9)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+        opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
         device, noise_dim, lam = Zt.device, self.noise_dim, self.gradient_penalty
         n_critic = self.n_critic
         one_sided = self.penalty == "one-sided"
+        linear = self.learning_rate_schedule == "linear"
+        ema_decay = self.ema_decay
+        params, averaged = list(generator.parameters()), list(average.parameters())
+        # Critic coordinates: generator units (range) -> standard deviations.
+        to_critic = torch.as_tensor(
+            self.x_halfrange_ / self.x_scale_, dtype=torch.float32
+        ).to(device)
         counter = [0]
 
         def noise(n):
             return torch.randn(n, noise_dim, generator=noise_gen, device=device)
 
         def step(idx):
-            z, x = Zt[idx], Xt[idx]
+            z, x = Zt[idx], Xt[idx] * to_critic
             n = len(idx)
             with torch.no_grad():
-                fake = generator(torch.cat([z, noise(n)], dim=1))
-            c_real = critic(torch.cat([x, z], dim=1)).mean()
-            c_fake = critic(torch.cat([fake, z], dim=1)).mean()
+                fake = generator(torch.cat([z, noise(n)], dim=1)) * to_critic
+            # Real and generated frames in one pass (the critic has no batch
+            # statistics, so this equals two separate calls).
+            scores = critic(torch.cat([torch.cat([x, fake]), z.repeat(2, 1)], dim=1))
+            c_real, c_fake = scores[:n].mean(), scores[n:].mean()
             # The penalty acts on the configuration only: real and generated frames
             # of a pair share ψ, so the segment between them has constant ψ.
             eps = torch.rand(n, 1, generator=noise_gen, device=device)
@@ -354,14 +405,22 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
             opt_c.step()
 
             counter[0] += 1
+            if linear:
+                for group in (*opt_c.param_groups, *opt_g.param_groups):
+                    group["lr"] = lr * max(0.0, 1.0 - counter[0] / n_steps)
             if counter[0] % n_critic == 0:
                 critic.requires_grad_(False)
-                generated = generator(torch.cat([z, noise(n)], dim=1))
+                generated = generator(torch.cat([z, noise(n)], dim=1)) * to_critic
                 generator_loss = -critic(torch.cat([generated, z], dim=1)).mean()
                 opt_g.zero_grad(set_to_none=True)
                 generator_loss.backward()
                 opt_g.step()
                 critic.requires_grad_(True)
+                if ema_decay > 0:
+                    t = counter[0] // n_critic
+                    decay = min(ema_decay, (1 + t) / (10 + t))
+                    with torch.no_grad():
+                        torch._foreach_lerp_(averaged, params, 1 - decay)
             critic_loss = critic_loss.item()
             return {
                 "loss": critic_loss,
