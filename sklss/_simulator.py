@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import check_int, check_trajectories
+from ._framewise import FrameWise
 from ._torch import TorchEstimatorMixin
 
 __all__ = ["LatentSpaceSimulator", "SimulationResult"]
@@ -25,11 +26,20 @@ def _default(name):
 
 
 def _takes_lists(estimator):
-    """Whether ``fit`` understands a list of trajectories (sklss and deeptime do)."""
-    module = type(estimator).__module__
-    return module.startswith(("sklss.", "deeptime.")) or hasattr(
-        estimator, "_sklss_takes_lists"
-    )
+    """Whether ``fit`` understands a list of trajectories.
+
+    sklss estimators, :class:`FrameWise` and deeptime estimators do (and build any
+    time-lagged pairs within trajectories); a Pipeline does when its first step
+    does. Any other transformer is fitted on all frames concatenated, which is right
+    for frame-wise transformers (scalers, PCA).
+    """
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        return _takes_lists(estimator.steps[0][1])
+    return isinstance(estimator, (TorchEstimatorMixin, FrameWise)) or type(
+        estimator
+    ).__module__.startswith("deeptime.")
 
 
 class SimulationResult:
@@ -119,7 +129,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     encoder : transformer or None, default=None
         Any transformer with ``fit``/``transform``: :class:`SRVTransformer` when
         None, deeptime's ``TICA``, a :class:`~sklearn.pipeline.Pipeline` ... It is
-        cloned, never fitted in place.
+        cloned, never fitted in place. sklss and deeptime estimators, and
+        pipelines starting with one, are fitted on the list of trajectories; any
+        other transformer on all frames concatenated (right for frame-wise ones
+        such as PCA; wrap them in :class:`FrameWise` inside pipelines).
     propagator : estimator or None, default=None
         An estimator with ``fit(Z)`` and ``sample(start, n_steps, random_state)``:
         :class:`MDNPropagator` when None.
@@ -250,8 +263,14 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         est = _default(name) if value is None else clone(value)
         params = est.get_params(deep=False)
         if name in ("encoder", "propagator") and self.lagtime is not None:
-            if "lagtime" in params:
-                est.set_params(lagtime=self.lagtime)
+            # Also reaches the lag of a time-lagged step inside a Pipeline.
+            keys = [
+                k
+                for k in est.get_params(deep=True)
+                if k == "lagtime" or k.endswith("__lagtime")
+            ]
+            if keys:
+                est.set_params(**dict.fromkeys(keys, self.lagtime))
             elif name == "propagator":
                 raise ValueError(
                     f"lagtime={self.lagtime} was given but the propagator "

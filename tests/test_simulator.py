@@ -189,6 +189,22 @@ def test_pipeline_with_framewise_scaler_on_lists(data):
     Z = pipe.transform(data[:2])
     assert isinstance(Z, list) and Z[0].shape == (1500, 1)
     assert np.isfinite(pipe.score(data[2:]))
+    # The same pipeline as the simulator's encoder.
+    encoder = Pipeline(
+        [
+            ("scale", FrameWise(StandardScaler())),
+            (
+                "srv",
+                SRVTransformer(n_components=1, hidden_layer_sizes=(8,), max_epochs=3),
+            ),
+        ]
+    )
+    sim = small_simulator(lagtime=2).set_params(encoder=encoder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(data[:2])
+    assert sim.encoder_.named_steps["srv"].lagtime == 2  # lagtime reaches the step
+    assert sim.transform(data[:2])[1].shape == (1500, 1)
 
 
 def test_deeptime_tica_encoder_and_msm_on_generated_data(data):
@@ -347,3 +363,33 @@ def test_molecular_targets_convert_to_mdtraj(tmp_path):
 def test_to_mdtraj_needs_molecular_targets(fitted):
     with pytest.raises(ValueError, match="not fitted on molecular targets"):
         fitted.sample(3, random_state=0).to_mdtraj()
+
+
+class _RecordingScaler(FrameWise):
+    """A frame-wise encoder that records the trajectory lengths each fit receives."""
+
+    seen = []
+
+    def fit(self, X, y=None):
+        type(self).seen.append(sorted(len(x) for x in X))
+        return super().fit(X, y)
+
+
+def test_cross_validation_never_cuts_a_trajectory(data):
+    from sklearn.decomposition import PCA
+
+    lengths = [1500, 1000, 700, 1200]
+    trajs = [x[:n] for x, n in zip(data, lengths, strict=True)]
+    _RecordingScaler.seen = []
+    sim = LatentSpaceSimulator(
+        encoder=_RecordingScaler(PCA(n_components=1)),
+        propagator=MDNPropagator(n_kernels=2, hidden_layer_sizes=(8,), max_epochs=2),
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        GridSearchCV(sim, {"lagtime": [1, 3]}, cv=KFold(n_splits=2)).fit(trajs)
+    assert _RecordingScaler.seen  # the encoder was fitted in every fold
+    for fold in _RecordingScaler.seen:
+        # Every training set is made of whole trajectories: no pair spans folds.
+        assert set(fold) <= set(lengths) and len(fold) in (2, 4)
