@@ -97,9 +97,7 @@ def main(argv=None):
             for chunk in chunks:
                 cwgan_module._SAMPLE_CHUNK = chunk
                 decoder.sample(Z[:chunk], random_state=0)  # warm-up
-                t = _best_of(
-                    lambda: decoder.sample(Z, random_state=0), args.repeats
-                )
+                t = _best_of(lambda: decoder.sample(Z, random_state=0), args.repeats)
                 rows.append((f"sample chunk={chunk} threads={n_threads}", n_frames, t))
     finally:
         cwgan_module._SAMPLE_CHUNK = default_chunk
@@ -108,8 +106,11 @@ def main(argv=None):
     decoder.sample(Z[:default_chunk], random_state=0)
     t = _best_of(lambda: decoder.sample(Z, random_state=0), args.repeats)
     rows.append(
-        (f"sample default (chunk={default_chunk}, threads={default_threads})",
-         n_frames, t)
+        (
+            f"sample default (chunk={default_chunk}, threads={default_threads})",
+            n_frames,
+            t,
+        )
     )
 
     print(
@@ -122,8 +123,10 @@ def main(argv=None):
     print(f"{header[0]:<{width}}  {header[1]:>9}  {header[2]:>9}  {header[3]:>11}")
     base = rows[1][1] / rows[1][2]
     for name, n, t in rows:
-        print(f"{name:<{width}}  {n:>9d}  {t:>9.4f}  {n / t:>11.3g}"
-              f"  ({n / t / base:.2f}x naive batched)")
+        print(
+            f"{name:<{width}}  {n:>9d}  {t:>9.4f}  {n / t:>11.3g}"
+            f"  ({n / t / base:.2f}x naive batched)"
+        )
     name, n, t = rows[-1]
     return [
         {

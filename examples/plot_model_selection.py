@@ -97,17 +97,26 @@ scores = search.cv_results_["mean_test_score"].reshape(len(lagtimes), len(kernel
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
 ax1.plot(lagtimes, its, "o-", color="k")
 ax1.axhline(its[-1], ls=":", color="gray")
-ax1.axvspan(converged[0], lagtimes[-1], color="tab:green", alpha=0.15,
-            label="converged")
-ax1.set(xscale="log", xlabel="lag time (frames)", ylabel="slowest ITS (frames)",
-        title="MSM implied time scales")
+ax1.axvspan(
+    converged[0], lagtimes[-1], color="tab:green", alpha=0.15, label="converged"
+)
+ax1.set(
+    xscale="log",
+    xlabel="lag time (frames)",
+    ylabel="slowest ITS (frames)",
+    title="MSM implied time scales",
+)
 ax1.legend()
 for j, k in enumerate(kernels):
     ax2.plot(lagtimes, scores[:, j], "o-", label=f"n_kernels={k}")
 ax2.axvline(best_lag, color="tab:red", ls="--", label="grid-search winner")
 ax2.axvspan(converged[0], lagtimes[-1], color="tab:green", alpha=0.15)
-ax2.set(xscale="log", xlabel="lag time (frames)", ylabel="held-out score",
-        title="LatentSpaceSimulator.score (3-fold CV)")
+ax2.set(
+    xscale="log",
+    xlabel="lag time (frames)",
+    ylabel="held-out score",
+    title="LatentSpaceSimulator.score (3-fold CV)",
+)
 ax2.legend()
 if __name__ == "__main__":
     fig.savefig("model_selection.png", dpi=100)

@@ -239,9 +239,7 @@ def test_averaged_generator_and_constant_schedule(data):
     # The same training (the average does not feed back into it): identical
     # losses, but the averaged generator is a separate module, not trained by
     # autograd, that decodes differently from the last iterate.
-    assert [h["loss"] for h in plain.history_] == [
-        h["loss"] for h in averaged.history_
-    ]
+    assert [h["loss"] for h in plain.history_] == [h["loss"] for h in averaged.history_]
     assert not any(p.requires_grad for p in averaged.generator_.parameters())
     assert not np.allclose(
         averaged.sample(Z, random_state=0), plain.sample(Z, random_state=0)
