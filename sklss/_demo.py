@@ -219,7 +219,10 @@ def _write_json(path, data):
 def _save_figure(fig, path):
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    with warnings.catch_warnings():
+        # Table axes cannot be laid out; bbox_inches="tight" below still fits them.
+        warnings.filterwarnings("ignore", message="This figure includes Axes")
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
