@@ -261,6 +261,22 @@ def _featurizer():
     )
 
 
+def _spectrum_srv(features, lagtime, sizes, seed):
+    """A short SRV fit whose eigenvalues guide the choice of lag and dimension."""
+    from . import SRVTransformer
+
+    srv = SRVTransformer(
+        lagtime=lagtime,
+        n_components=min(sizes["max_components"], features.shape[1]),
+        hidden_layer_sizes=sizes["srv"]["hidden_layer_sizes"],
+        max_epochs=sizes["scan_epochs"],
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short scans stop before convergence
+        return srv.fit(features)
+
+
 def _select_lagtime(features, sizes, seed, log):
     """Lag time from the SRV implied time scales at candidate lags.
 
@@ -277,23 +293,13 @@ def _select_lagtime(features, sizes, seed, log):
 
     Without such a lag, the largest candidate with ``t1 >= 2 * lag`` is used.
     """
-    from . import SRVTransformer
 
     scan = []
     n = len(features)
     for lag in sizes["scan_lagtimes"]:
         if lag >= n // 20:
             continue
-        srv = SRVTransformer(
-            lagtime=lag,
-            n_components=min(sizes["max_components"], features.shape[1]),
-            hidden_layer_sizes=sizes["srv"]["hidden_layer_sizes"],
-            max_epochs=sizes["scan_epochs"],
-            random_state=seed,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            srv.fit(features)
+        srv = _spectrum_srv(features, lag, sizes, seed)
         scan.append(
             {
                 "lagtime": lag,
@@ -405,16 +411,7 @@ def _alanine(
     if n_components is None:
         if chosen is None:
             log(f"measuring the SRV spectrum at lag {lagtime}")
-            srv = SRVTransformer(
-                lagtime=lagtime,
-                n_components=min(sizes["max_components"], features.shape[1]),
-                hidden_layer_sizes=sizes["srv"]["hidden_layer_sizes"],
-                max_epochs=sizes["scan_epochs"],
-                random_state=seed,
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                srv.fit(features)
+            srv = _spectrum_srv(features, lagtime, sizes, seed)
             chosen = {
                 "eigenvalues": srv.eigenvalues_.tolist(),
                 "timescales": srv.timescales_.tolist(),
