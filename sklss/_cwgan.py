@@ -1,28 +1,18 @@
 """The decoder D: a conditional Wasserstein GAN with gradient penalty (paper §2.3)."""
 
-import copy
-import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _deprecate_positional_args, check_is_fitted
 
+from ._base import AffineScaler, BaseNetwork, TrainingPlan
 from ._data import check_trajectories
-from ._torch import (
-    ACTIVATIONS,
-    TorchEstimatorMixin,
-    as_tensor,
-    check_hidden_layer_sizes,
-    make_mlp,
-    resolve_device,
-    seed_from_random_state,
-    seeded,
-    torch_generator,
-)
-from ._training import train
+from ._torch import as_tensor, make_mlp, seed_from_random_state, torch_generator
+from ._training import Callback
 
 __all__ = ["CWGANDecoder"]
 
@@ -37,12 +27,42 @@ _MARGIN = 0.9
 _SAMPLE_CHUNK = 4096
 
 
+class _WeightAveraging(Callback):
+    """Exponential moving average of the generator's weights (Yazıcı et al.).
+
+    Updated after every generator update with decay
+    ``min(ema_decay, (1 + t) / (10 + t))`` at update ``t``, so that short fits are
+    not dominated by the initial weights; the average starts at the initial
+    generator.
+    """
+
+    def __init__(self, generator, ema_decay, n_critic):
+        self.ema_decay, self.n_critic = ema_decay, n_critic
+        self.n_batches = 0
+        self.average = torch.optim.swa_utils.AveragedModel(
+            generator, multi_avg_fn=self._lerp
+        ).requires_grad_(False)
+        self.generator = generator
+        self.average.update_parameters(generator)  # a copy of the initial weights
+
+    def _lerp(self, averaged, current, n_averaged):
+        t = self.n_batches // self.n_critic
+        weight = 1.0 - min(self.ema_decay, (1 + t) / (10 + t))
+        for a, c in zip(averaged, current, strict=True):
+            a.lerp_(c, weight)
+
+    def on_batch_end(self, losses):
+        self.n_batches += 1
+        if self.n_batches % self.n_critic == 0:
+            self.average.update_parameters(self.generator)
+
+
 def _check_pairs(Z, X):
-    """Z and X must hold the same trajectories frame by frame."""
+    """Z and y must hold the same trajectories frame by frame."""
     if len(Z) != len(X):
         raise ValueError(
-            f"Z and X must contain the same number of trajectories; got {len(Z)} "
-            f"trajectories in Z and {len(X)} in X."
+            f"Z and y must contain the same number of trajectories; got {len(Z)} "
+            f"trajectories in Z and {len(X)} in y."
         )
     if Z.lengths != X.lengths:
         which = next(
@@ -52,13 +72,13 @@ def _check_pairs(Z, X):
         )
         where = f" (trajectory {which})" if len(Z) > 1 else ""
         raise ValueError(
-            "Z and X must have the same number of frames, one latent position per "
+            "Z and y must have the same number of frames, one latent position per "
             f"configuration{where}; got {Z.lengths[which]} frames in Z and "
-            f"{X.lengths[which]} in X."
+            f"{X.lengths[which]} in y."
         )
 
 
-class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
+class CWGANDecoder(BaseNetwork):
     """Conditional Wasserstein GAN decoder from latent positions to configurations.
 
     The decoder of a latent space simulator: a generator ``G(ψ, ε)`` with Gaussian
@@ -85,12 +105,15 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         ``"two-sided"`` penalises ``(||∇C|| - 1)^2`` (Gulrajani et al.),
         ``"one-sided"`` only gradient norms above 1, ``max(0, ||∇C|| - 1)^2``
         (Petzka et al.); see Notes for why the latter is the default.
-    learning_rate : float, default=1e-4
+    learning_rate_init : float, default=1e-4
         Initial Adam learning rate of both networks (Adam betas are (0, 0.9)).
-    learning_rate_schedule : {"linear", "constant"}, default="linear"
+    learning_rate : {"linear", "constant"}, default="linear"
         ``"linear"`` decays the learning rate of both networks linearly to zero
         over the ``max_epochs`` epochs (as Gulrajani et al. do); ``"constant"``
-        keeps it fixed. See Notes.
+        keeps it fixed. See Notes. (A float here is the former spelling of
+        ``learning_rate_init``; deprecated.)
+    learning_rate_schedule : {"linear", "constant"}, default="deprecated"
+        Former name of ``learning_rate`` (the schedule); deprecated.
     ema_decay : float in [0, 1), default=0.999
         Decay of the exponential moving average of the generator weights that
         becomes ``generator_`` after training (Yazıcı et al.); 0 keeps the
@@ -99,10 +122,17 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         Frames per critic update.
     max_epochs : int, default=50
         Passes over the training frames. All of them run; see Notes.
+    warm_start : bool, default=False
+        Continue from the networks (the averaged generator and the critic) and the
+        scalings of the previous ``fit`` instead of initialising anew. The previous
+        fit must have the same network shapes and data widths.
+    callbacks : list of callable or None, default=None
+        Functions ``f(record)`` called at the end of every epoch with its history
+        row (a dict); returning True stops training.
     random_state : int, RandomState instance or None, default=None
         Seeds network initialisation, minibatches and training noise; fitting twice
         with the same int gives identical networks (same machine and device).
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"} or torch.device, default="cpu"
         Where the networks are trained and evaluated.
     verbose : bool, default=False
         Show a progress bar with the losses of each epoch.
@@ -117,14 +147,17 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
     n_features_in_ : int
         Dimension of the latent conditioning ``Z``.
     n_features_out_ : int
-        Dimension of the decoded configurations ``X``.
-    z_mean_, z_scale_ : ndarray of shape (`n_features_in_`,)
-        Standardisation of ``Z`` applied before both networks.
-    x_center_, x_halfrange_ : ndarray of shape (`n_features_out_`,)
-        Affine map from the generator's ``(-1, 1)`` output back to ``X`` units.
-    x_scale_ : ndarray of shape (`n_features_out_`,)
-        Standard deviation of every feature of ``X``; the critic sees
-        ``(x - x_center_) / x_scale_``.
+        Dimension of the decoded configurations ``y``.
+    z_scaler_ : AffineScaler
+        Standardisation of ``Z`` applied before both networks (``z_mean_``,
+        ``z_scale_``).
+    x_scaler_ : AffineScaler
+        Affine map of the range of ``y`` onto ``[-0.9, 0.9]``; its inverse takes
+        the generator's ``(-1, 1)`` output back to ``y`` units (``x_center_``,
+        ``x_halfrange_``).
+    critic_scaler_ : AffineScaler
+        The critic sees ``(x - x_center_) / x_scale_``, with ``x_scale_`` the
+        standard deviation of every feature of ``y``.
     history_ : list of dict
         One entry per epoch with the epoch means of ``critic_loss`` (also under
         ``loss``), ``generator_loss`` (``-E[C(G(ε, ψ), ψ)]``), ``wasserstein``
@@ -132,6 +165,9 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         Wasserstein distance), ``gradient_penalty`` and ``duration``.
     n_epochs_ : int
         Number of epochs run.
+    converged_ : bool
+        True when the fixed schedule of ``max_epochs`` epochs ran to its end (or a
+        callback stopped it); adversarial training has no convergence criterion.
     device_ : str
         The resolved device.
 
@@ -142,7 +178,7 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
 
     Notes
     -----
-    ``X`` is rescaled feature-wise so that its training range fills
+    ``y`` is rescaled feature-wise so that its training range fills
     ``[-0.9, 0.9]``, matching the generator's tanh output with room to extrapolate
     slightly; ``Z`` is standardised. Both scalings are internal and inverted on
     output, so users pass raw latent positions and raw coordinates. The critic
@@ -210,24 +246,23 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
+        **BaseNetwork._parameter_constraints,
         "noise_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions(set(ACTIVATIONS))],
         "n_critic": [Interval(Integral, 1, None, closed="left")],
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"one-sided", "two-sided"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_schedule": [StrOptions({"linear", "constant"})],
+        "learning_rate_schedule": [StrOptions({"linear", "constant", "deprecated"})],
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str],
-        "verbose": ["verbose"],
     }
+    _architecture_params = ("hidden_layer_sizes", "activation", "noise_dim")
+    _module_attributes = (
+        "generator_",
+        "critic_",
+        "z_scaler_",
+        "x_scaler_",
+        "critic_scaler_",
+    )
+    _default_schedule = "linear"
 
     def __init__(
         self,
@@ -238,11 +273,14 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         n_critic=5,
         gradient_penalty=10.0,
         penalty="one-sided",
-        learning_rate=1e-4,
-        learning_rate_schedule="linear",
+        learning_rate_init=1e-4,
+        learning_rate="linear",
+        learning_rate_schedule="deprecated",
         ema_decay=0.999,
         batch_size=256,
         max_epochs=50,
+        warm_start=False,
+        callbacks=None,
         random_state=None,
         device="cpu",
         verbose=False,
@@ -253,17 +291,20 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         self.n_critic = n_critic
         self.gradient_penalty = gradient_penalty
         self.penalty = penalty
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.ema_decay = ema_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, Z, X):
+    def fit(self, Z, y):
         """Train the generator and the critic on pairs (latent position, frame).
 
         Parameters
@@ -271,108 +312,87 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         Z : array-like of shape (n_frames, n_components) or list of such
             Latent position of every frame (for example ``SRVTransformer``
             output).
-        X : array-like of shape (n_frames, n_features_out) or list of such
+        y : array-like of shape (n_frames, n_features_out) or list of such
             The configuration of every frame (for example aligned, flattened
-            coordinates); the same number of trajectories and frames as ``Z``.
+            coordinates): the decoder's target; the same number of trajectories
+            and frames as ``Z``.
 
         Returns
         -------
         self : CWGANDecoder
             The fitted decoder.
         """
-        if X is None:
+        return self._fit(Z, y)
+
+    def _resolve_learning_rate(self):
+        learning_rate, schedule = super()._resolve_learning_rate()
+        if self.learning_rate_schedule != "deprecated":
+            warnings.warn(
+                "CWGANDecoder: learning_rate_schedule is deprecated and will be "
+                "removed in sklss 0.3; pass the schedule as learning_rate="
+                f"{self.learning_rate_schedule!r} (and the step size as "
+                "learning_rate_init).",
+                FutureWarning,
+                stacklevel=4,
+            )
+            schedule = self.learning_rate_schedule
+        return learning_rate, schedule
+
+    def _check_fit_data(self, Z, y):
+        if y is None:
             raise ValueError(
                 "CWGANDecoder requires y to be passed, but the target y is None: "
-                "the target configurations X are required; call fit(Z, X) with "
+                "the target configurations are required; call fit(Z, y) with "
                 "one configuration per latent frame."
             )
-        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
-        Z = check_trajectories(self, Z, reset=True, name="Z")
-        X = check_trajectories(
-            self, X, reset=True, name="X", n_features_attr="n_features_out_"
-        )
+        Z = check_trajectories(None, Z, reset=True, name="Z", n_features_attr=None)
+        X = check_trajectories(None, y, reset=True, name="y", n_features_attr=None)
         _check_pairs(Z, X)
-        device = resolve_device(self.device)
-        self.device_ = str(device)
-        seed = seed_from_random_state(self.random_state)
-
-        Z_all = Z.concatenate(np.float64)
-        X_all = X.concatenate(np.float64)
-        self.z_mean_ = Z_all.mean(axis=0)
-        z_scale = Z_all.std(axis=0)
-        self.z_scale_ = np.where(z_scale > 0, z_scale, 1.0)
-        x_min, x_max = X_all.min(axis=0), X_all.max(axis=0)
-        self.x_center_ = (x_max + x_min) / 2
-        half = (x_max - x_min) / (2 * _MARGIN)
-        self.x_halfrange_ = np.where(half > 0, half, 1.0)
-        x_scale = X_all.std(axis=0)
-        self.x_scale_ = np.where(x_scale > 0, x_scale, 1.0)
-        Zt = as_tensor((Z_all - self.z_mean_) / self.z_scale_, device)
-        Xt = as_tensor((X_all - self.x_center_) / self.x_halfrange_, device)
-
-        n_z, n_x = Zt.shape[1], Xt.shape[1]
-        with seeded(seed):
-            self.generator_ = make_mlp(
-                n_z + self.noise_dim,
-                hidden,
-                n_x,
-                activation=self.activation,
-                output_activation="tanh",
-            ).to(device)
-            self.critic_ = make_mlp(
-                n_x + n_z, hidden, 1, activation=self.activation
-            ).to(device)
-            # The averaged generator starts as a copy of the initial one.
-            average = copy.deepcopy(self.generator_).requires_grad_(False)
-        self._set_buffers(device)
-
-        n_steps = self.max_epochs * max(1, math.ceil(len(Zt) / self.batch_size))
-        step = self._make_step(
-            Zt, Xt, average, n_steps, torch_generator(seed + 1, device)
+        if self.warm_start and hasattr(self, "n_features_out_"):
+            if X.n_features != self.n_features_out_:
+                raise ValueError(
+                    f"warm_start=True continues the previous fit, but y has "
+                    f"{X.n_features} features (fitted with {self.n_features_out_}); "
+                    "set warm_start=False to start anew."
+                )
+        return self._fit_data(
+            Z, Z=Z.concatenate(np.float64), X=X.concatenate(np.float64)
         )
-        self.history_, _ = train(
-            modules={"generator": self.generator_, "critic": self.critic_},
-            step=step,
-            n_samples=len(Zt),
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            generator=torch_generator(seed, "cpu"),
-            early_stopping=False,
-            device=device,
-            verbose=self.verbose,
-            desc="CWGANDecoder",
-        )
-        self.n_epochs_ = len(self.history_)
-        if self.ema_decay > 0:
-            self.generator_ = average.eval()
-        return self
 
-    def _set_buffers(self, device):
-        # Tensor copies of the scalings so sample() never leaves the device.
-        self.z_mean_t_ = torch.as_tensor(self.z_mean_, dtype=torch.float32).to(device)
-        self.z_scale_t_ = torch.as_tensor(self.z_scale_, dtype=torch.float32).to(device)
-        self.x_center_t_ = torch.as_tensor(self.x_center_, dtype=torch.float32).to(
-            device
+    def _build(self, data, hidden):
+        Z, X = data.arrays["Z"], data.arrays["X"]
+        n_z, n_x = Z.shape[1], X.shape[1]
+        generator = make_mlp(
+            n_z + self.noise_dim,
+            hidden,
+            n_x,
+            activation=self.activation,
+            output_activation="tanh",
         )
-        self.x_halfrange_t_ = torch.as_tensor(
-            self.x_halfrange_, dtype=torch.float32
-        ).to(device)
+        critic = make_mlp(n_x + n_z, hidden, 1, activation=self.activation)
+        x_scaler = AffineScaler.from_range(X, _MARGIN)
+        return {
+            "generator_": generator,
+            "critic_": critic,
+            "z_scaler_": AffineScaler.standardize(Z),
+            "x_scaler_": x_scaler,
+            "critic_scaler_": AffineScaler(x_scaler.center, X.std(axis=0)),
+        }
 
-    def _make_step(self, Zt, Xt, average, n_steps, noise_gen):
-        """One critic update (and every n_critic-th call a generator update)."""
-        generator, critic = self.generator_, self.critic_
-        lr, betas = self.learning_rate, (0.0, 0.9)
+    def _training_plan(self, modules, data, device, *, seed, generator, lr):
+        gen, critic = modules["generator_"], modules["critic_"]
+        Zt = as_tensor(modules["z_scaler_"].transform(data.arrays["Z"]), device)
+        Xt = as_tensor(modules["x_scaler_"].transform(data.arrays["X"]), device)
+        betas = (0.0, 0.9)
         opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
-        opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-        device, noise_dim, lam = Zt.device, self.noise_dim, self.gradient_penalty
-        n_critic = self.n_critic
+        opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+        noise_gen = torch_generator(seed + 1, device)
+        noise_dim, lam, n_critic = self.noise_dim, self.gradient_penalty, self.n_critic
         one_sided = self.penalty == "one-sided"
-        linear = self.learning_rate_schedule == "linear"
-        ema_decay = self.ema_decay
-        params, averaged = list(generator.parameters()), list(average.parameters())
         # Critic coordinates: generator units (range) -> standard deviations.
         to_critic = torch.as_tensor(
-            self.x_halfrange_ / self.x_scale_, dtype=torch.float32
+            modules["x_scaler_"].scale / modules["critic_scaler_"].scale,
+            dtype=torch.float32,
         ).to(device)
         counter = [0]
 
@@ -383,7 +403,7 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
             z, x = Zt[idx], Xt[idx] * to_critic
             n = len(idx)
             with torch.no_grad():
-                fake = generator(torch.cat([z, noise(n)], dim=1)) * to_critic
+                fake = gen(torch.cat([z, noise(n)], dim=1)) * to_critic
             # Real and generated frames in one pass (the critic has no batch
             # statistics, so this equals two separate calls).
             scores = critic(torch.cat([torch.cat([x, fake]), z.repeat(2, 1)], dim=1))
@@ -405,22 +425,14 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
             opt_c.step()
 
             counter[0] += 1
-            if linear:
-                for group in (*opt_c.param_groups, *opt_g.param_groups):
-                    group["lr"] = lr * max(0.0, 1.0 - counter[0] / n_steps)
             if counter[0] % n_critic == 0:
                 critic.requires_grad_(False)
-                generated = generator(torch.cat([z, noise(n)], dim=1)) * to_critic
+                generated = gen(torch.cat([z, noise(n)], dim=1)) * to_critic
                 generator_loss = -critic(torch.cat([generated, z], dim=1)).mean()
                 opt_g.zero_grad(set_to_none=True)
                 generator_loss.backward()
                 opt_g.step()
                 critic.requires_grad_(True)
-                if ema_decay > 0:
-                    t = counter[0] // n_critic
-                    decay = min(ema_decay, (1 + t) / (10 + t))
-                    with torch.no_grad():
-                        torch._foreach_lerp_(averaged, params, 1 - decay)
             critic_loss = critic_loss.item()
             return {
                 "loss": critic_loss,
@@ -430,9 +442,34 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
                 "gradient_penalty": penalty.item(),
             }
 
-        return step
+        callbacks = []
+        if self.ema_decay > 0:
+            callbacks.append(_WeightAveraging(gen, self.ema_decay, n_critic))
+        return TrainingPlan(
+            step=step,
+            n_samples=len(Zt),
+            optimizers=[opt_c, opt_g],
+            batch_size=self.batch_size,
+            early_stopping=False,
+            callbacks=callbacks,
+        )
 
-    def sample(self, Z, random_state=None):
+    def _finalize(self, modules, data, device, plan):
+        fitted = {"n_features_out_": data.arrays["X"].shape[1]}
+        for callback in plan.callbacks:
+            if isinstance(callback, _WeightAveraging):
+                fitted["generator_"] = callback.average.module.eval()
+        return fitted
+
+    # The scalings under the names of the parameters they describe.
+    z_mean_ = property(lambda self: self.z_scaler_.center)
+    z_scale_ = property(lambda self: self.z_scaler_.scale)
+    x_center_ = property(lambda self: self.x_scaler_.center)
+    x_halfrange_ = property(lambda self: self.x_scaler_.scale)
+    x_scale_ = property(lambda self: self.critic_scaler_.scale)
+
+    @_deprecate_positional_args(version="0.3")
+    def sample(self, Z, *, random_state=None):
         """Generate one configuration for every latent frame.
 
         Parameters
@@ -447,7 +484,7 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
         Returns
         -------
         X : ndarray of shape (n_frames, n_features_out) or list of such
-            Decoded configurations in the units of the training ``X``; a list when
+            Decoded configurations in the units of the training ``y``; a list when
             ``Z`` is a list, float32 for float32 ``Z`` and float64 otherwise.
         """
         check_is_fitted(self)
@@ -469,11 +506,9 @@ class CWGANDecoder(TorchEstimatorMixin, BaseEstimator):
                 stop = min(start + _SAMPLE_CHUNK, len(Z_all))
                 inp = buf[: stop - start]
                 z = as_tensor(Z_all[start:stop], device)
-                torch.sub(z, self.z_mean_t_, out=inp[:, :n_z])
-                inp[:, :n_z].div_(self.z_scale_t_)
+                inp[:, :n_z] = self.z_scaler_(z)
                 inp[:, n_z:].normal_(generator=gen)
-                x = self.generator_(inp)
-                x = torch.addcmul(self.x_center_t_, x, self.x_halfrange_t_)
+                x = self.x_scaler_.inverse(self.generator_(inp))
                 out[start:stop] = x.cpu().numpy()
         bounds = np.cumsum([0, *Z.lengths])
         pieces = [out[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -11,7 +11,11 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.utils.validation import _check_feature_names, check_array
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _get_feature_names,
+    check_array,
+)
 
 __all__ = [
     "Trajectories",
@@ -33,11 +37,19 @@ class Trajectories(list):
     ----------
     is_list : bool
         True when the user passed a list/tuple of trajectories, False for one array.
+    feature_names : ndarray of str or None
+        Column names of the first trajectory when it had string column names (a
+        DataFrame), else None.
     """
 
-    def __init__(self, arrays, *, is_list):
+    def __init__(self, arrays, *, is_list, feature_names=None):
         super().__init__(arrays)
         self.is_list = is_list
+        self.feature_names = feature_names
+
+    @property
+    def n_features(self):
+        return self[0].shape[1]
 
     @property
     def lengths(self):
@@ -158,6 +170,7 @@ def check_trajectories(
     """
     is_list = _is_trajectory_list(X, name)
     items = list(X) if is_list else [X]
+    feature_names = _get_feature_names(items[0]) if reset else None
     arrays = []
     for i, x in enumerate(items):
         label = f"{name}[{i}]" if is_list else name
@@ -188,7 +201,7 @@ def check_trajectories(
                     f"{type(estimator).__name__} is expecting {expected} features as "
                     "input."
                 )
-    return Trajectories(arrays, is_list=is_list)
+    return Trajectories(arrays, is_list=is_list, feature_names=feature_names)
 
 
 def check_int(value, name, minimum=None):

@@ -1,32 +1,30 @@
 """The mixture density network propagator of a latent space simulator (paper §2.2)."""
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _deprecate_positional_args, check_is_fitted
 
+from ._base import AffineScaler, BaseNetwork, TrainingPlan
 from ._data import check_int, check_trajectories, lagged_pairs, mirror
 from ._torch import (
-    ACTIVATIONS,
-    TorchEstimatorMixin,
+    NUMPY_ACTIVATIONS,
+    activation_name,
     as_tensor,
-    check_hidden_layer_sizes,
     make_mlp,
-    resolve_device,
     seed_from_random_state,
-    seeded,
     torch_generator,
 )
-from ._training import train, train_validation_split
+from ._training import train_validation_split
 
 __all__ = ["MDNPropagator"]
 
 # Internally each latent component is mapped to [-1, 1] over the training range. The
-# sigmoid-bounded means span [-1 - margin, 1 + margin], i.e. they can reach 5 % of the
+# bounded means span [-1 - margin, 1 + margin], i.e. they can reach 5 % of the
 # training range beyond the data on either side (a mean bounded to exactly the data
 # range could never reproduce the edge of the distribution).
 _MEAN_MARGIN = 0.1
@@ -41,56 +39,24 @@ _NUMPY_MAX_TRAJECTORIES = 256
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-def _numpy_activation(name):
-    """In-place numpy versions of the activations of ``sklss._torch.ACTIVATIONS``."""
-
-    def relu(h):
-        return np.maximum(h, 0.0, out=h)
-
-    def tanh(h):
-        return np.tanh(h, out=h)
-
-    def sigmoid(h):
-        # sigmoid(h) = (1 + tanh(h / 2)) / 2, without overflow for large |h|.
-        h *= 0.5
-        np.tanh(h, out=h)
-        h += 1.0
-        h *= 0.5
-        return h
-
-    def silu(h):
-        return np.multiply(h, sigmoid(h.copy()), out=h)
-
-    def elu(h):
-        neg = np.minimum(h, 0.0)
-        np.expm1(neg, out=neg)
-        return np.add(np.maximum(h, 0.0, out=h), neg, out=h)
-
-    def leaky_relu(h):
-        return np.maximum(h, 0.01 * h, out=h)
-
-    def gelu(h):
-        from scipy.special import erf
-
-        return np.multiply(h, 0.5 * (1.0 + erf(h / np.sqrt(2.0))), out=h)
-
-    def identity(h):
-        return h
-
-    return {
-        "relu": relu,
-        "tanh": tanh,
-        "sigmoid": sigmoid,
-        "swish": silu,
-        "silu": silu,
-        "elu": elu,
-        "leaky_relu": leaky_relu,
-        "gelu": gelu,
-        "identity": identity,
-    }[name]
+def _np_softplus(x):
+    return np.logaddexp(x, np.float32(0.0))
 
 
-class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
+def _kernel_parameters(mean_pre, scale_pre, xp=torch):
+    """Kernel means and standard deviations (internal units) from the network's
+    pre-activations; ``xp`` is ``torch`` (training, densities, batched torch
+    sampling) or ``numpy`` (the CPU samplers).
+
+    The means are bounded to ``±(1 + _MEAN_MARGIN)``, ``(1 + m) tanh(x / 2)``; the
+    standard deviations are ``softplus(x) + _SIGMA_MIN``.
+    """
+    softplus = torch.nn.functional.softplus if xp is torch else _np_softplus
+    mean = xp.tanh(mean_pre * 0.5) * (1.0 + _MEAN_MARGIN)
+    return mean, softplus(scale_pre) + _SIGMA_MIN
+
+
+class MDNPropagator(BaseNetwork):
     """Mixture density network propagator of latent dynamics.
 
     Learns the transition density of a latent trajectory at lag ``lagtime``,
@@ -116,8 +82,12 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
     activation : {"relu", "tanh", "swish", "silu", "elu", "gelu", "leaky_relu", \
 "sigmoid", "identity"}, default="relu"
         Activation of the hidden layers.
-    learning_rate : float, default=1e-3
-        Adam learning rate.
+    learning_rate_init : float, default=1e-3
+        Initial Adam learning rate.
+    learning_rate : {"constant", "linear"}, default="constant"
+        Learning-rate schedule: constant, or decaying linearly to zero over
+        ``max_epochs``. (A float here is the former spelling of
+        ``learning_rate_init``; deprecated.)
     batch_size : int, default=512
         Minibatch size (in transitions).
     max_epochs : int, default=200
@@ -130,9 +100,16 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         at least ``tol``; the best weights are restored.
     tol : float, default=1e-4
         Minimum improvement of the validation loss (nats per transition).
+    warm_start : bool, default=False
+        Continue from the weights (and internal scaling) of the previous ``fit``
+        instead of initialising anew, as scikit-learn's MLP does. The previous fit
+        must have the same network shape and latent dimension.
+    callbacks : list of callable or None, default=None
+        Functions ``f(record)`` called at the end of every epoch with its history
+        row (a dict); returning True stops training.
     random_state : int, RandomState instance or None, default=None
         Seed of weight initialisation, validation split and minibatches.
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"} or torch.device, default="cpu"
         Where the network is trained and sampled.
     verbose : bool, default=False
         Progress bars for training and sampling.
@@ -149,11 +126,16 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
     data_min_, data_max_ : ndarray of shape (n_components,)
         Range of the training frames per component. The kernel means can reach 5 %
         of this range beyond it.
+    scaler_ : AffineScaler
+        The map of the training range onto ``[-1, 1]`` (the network's units).
     history_ : list of dict
         Learning curve, one entry per epoch (``loss`` and ``val_loss`` are negative
         mean log-likelihoods per transition in the user's units).
     n_epochs_ : int
         Number of epochs run.
+    converged_ : bool
+        Whether early stopping ended training (else ``max_epochs`` ran out and a
+        ``ConvergenceWarning`` was raised).
     device_ : str
         The device the network lives on.
 
@@ -194,20 +176,12 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
+        **BaseNetwork._parameter_constraints,
         "lagtime": [Interval(Integral, 1, None, closed="left")],
         "n_kernels": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [tuple, list, Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
     }
+    _architecture_params = ("hidden_layer_sizes", "activation", "n_kernels")
+    _module_attributes = ("network_", "scaler_")
 
     def __init__(
         self,
@@ -216,12 +190,15 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         n_kernels=8,
         hidden_layer_sizes=(100, 100),
         activation="relu",
-        learning_rate=1e-3,
+        learning_rate_init=1e-3,
+        learning_rate="constant",
         batch_size=512,
         max_epochs=200,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        warm_start=False,
+        callbacks=None,
         random_state=None,
         device="cpu",
         verbose=False,
@@ -230,12 +207,15 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         self.n_kernels = n_kernels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -258,47 +238,43 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         self : MDNPropagator
             The fitted propagator.
         """
-        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
-        device = resolve_device(self.device)
-        trajs = check_trajectories(self, Z, reset=True, name="Z")
+        return self._fit(Z)
+
+    def _check_fit_data(self, Z, y):
+        trajs = check_trajectories(None, Z, reset=True, name="Z", n_features_attr=None)
         Z0, Z1 = lagged_pairs(
             trajs, self.lagtime, name="Z", estimator_name=type(self).__name__
         )
-        seed = seed_from_random_state(self.random_state)
-        generator = torch_generator(seed)
+        lo = np.minimum(Z0.min(axis=0), Z1.min(axis=0)).astype(np.float64)
+        hi = np.maximum(Z0.max(axis=0), Z1.max(axis=0)).astype(np.float64)
+        return self._fit_data(trajs, Z0=Z0, Z1=Z1, data_min=lo, data_max=hi)
 
-        self.data_min_ = np.minimum(Z0.min(axis=0), Z1.min(axis=0)).astype(float)
-        self.data_max_ = np.maximum(Z0.max(axis=0), Z1.max(axis=0)).astype(float)
-        self._center = (self.data_max_ + self.data_min_) / 2.0
-        half_range = (self.data_max_ - self.data_min_) / 2.0
+    def _build(self, data, hidden):
+        d = data.n_features_in
+        network = make_mlp(
+            d, hidden, self.n_kernels * (1 + 2 * d), activation=self.activation
+        )
+        lo, hi = data.arrays["data_min"], data.arrays["data_max"]
         # A constant component gets unit scale (its transitions are then a narrow
         # kernel around the constant).
-        self._scale = np.where(half_range > 0, half_range, 1.0)
-        self._log_jacobian = float(np.sum(np.log(self._scale)))
-        self.device_ = str(device)
-        n_components = Z0.shape[1]
+        return {"network_": network, "scaler_": AffineScaler.from_range([lo, hi])}
 
-        with seeded(seed):
-            self.network_ = make_mlp(
-                n_components,
-                hidden,
-                self.n_kernels * (1 + 2 * n_components),
-                activation=self.activation,
-            ).to(device)
-
-        W0 = as_tensor(self._to_internal(Z0), device)
-        W1 = as_tensor(self._to_internal(Z1), device)
+    def _training_plan(self, modules, data, device, *, seed, generator, lr):
+        network, scaler = modules["network_"], modules["scaler_"]
+        W0 = as_tensor(scaler.transform(data.arrays["Z0"]), device)
+        W1 = as_tensor(scaler.transform(data.arrays["Z1"]), device)
         train_idx, val_idx = train_validation_split(
             len(W0), self.validation_fraction, generator
         )
         train_idx = train_idx.to(device)
         X0, X1 = W0[train_idx], W1[train_idx]
-        optimizer = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
-        log_jac = self._log_jacobian
+        optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+        log_jac = scaler.log_abs_det
+        K = self.n_kernels
 
         def step(idx):
             optimizer.zero_grad(set_to_none=True)
-            loss = -self._internal_log_prob(X0[idx], X1[idx]).mean()
+            loss = -_log_prob(network, K, X0[idx], X1[idx]).mean()
             loss.backward()
             optimizer.step()
             return {"loss": loss.item() + log_jac}
@@ -310,25 +286,23 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
 
             def validate():
                 with torch.no_grad():
-                    return -self._chunked_log_prob(V0, V1).mean().item() + log_jac
+                    lp = _chunked_log_prob(network, K, V0, V1)
+                    return -lp.mean().item() + log_jac
 
-        self.history_, _ = train(
-            modules={"network": self.network_},
+        return TrainingPlan(
             step=step,
             n_samples=len(X0),
+            optimizers=[optimizer],
             batch_size=min(self.batch_size, len(X0)),
-            max_epochs=self.max_epochs,
-            generator=generator,
             validate=validate,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            device=device,
-            verbose=self.verbose,
-            desc=f"{type(self).__name__}.fit",
         )
-        self.n_epochs_ = len(self.history_)
-        self.network_.eval()
-        return self
+
+    def _finalize(self, modules, data, device, plan):
+        modules["network_"].eval()
+        return {
+            "data_min_": data.arrays["data_min"],
+            "data_max_": data.arrays["data_max"],
+        }
 
     @property
     def n_components_in_(self):
@@ -339,37 +313,11 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------- internal densities
 
     def _to_internal(self, Z):
-        return (np.asarray(Z, dtype=float) - self._center) / self._scale
-
-    def _split_output(self, out):
-        """Network output -> logits (n, K), mean and scale pre-activations (n, K, d)."""
-        K, d = self.n_kernels, self.n_features_in_
-        logits = out[:, :K]
-        mean_pre = out[:, K : K + K * d].reshape(-1, K, d)
-        scale_pre = out[:, K + K * d :].reshape(-1, K, d)
-        return logits, mean_pre, scale_pre
+        return self.scaler_.transform(Z)
 
     def _mixture(self, W0):
         """Log-weights, means and standard deviations in internal units."""
-        logits, mean_pre, scale_pre = self._split_output(self.network_(W0))
-        log_alpha = torch.log_softmax(logits, dim=1)
-        mu = (1.0 + _MEAN_MARGIN) * (2.0 * torch.sigmoid(mean_pre) - 1.0)
-        sigma = torch.nn.functional.softplus(scale_pre) + _SIGMA_MIN
-        return log_alpha, mu, sigma
-
-    def _internal_log_prob(self, W0, W1):
-        log_alpha, mu, sigma = self._mixture(W0)
-        z = (W1[:, None, :] - mu) / sigma
-        log_kernel = -0.5 * (z * z + _LOG_2PI) - torch.log(sigma)
-        return torch.logsumexp(log_alpha + log_kernel.sum(dim=2), dim=1)
-
-    def _chunked_log_prob(self, W0, W1, chunk=65536):
-        return torch.cat(
-            [
-                self._internal_log_prob(W0[i : i + chunk], W1[i : i + chunk])
-                for i in range(0, len(W0), chunk)
-            ]
-        )
+        return _mixture(self.network_, self.n_kernels, W0)
 
     def _check_points(self, z, name):
         """Validate user points of shape (n, d) or (d,) -> 2-D float64 array."""
@@ -423,11 +371,13 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                 )
         device = torch.device(self.device_)
         with torch.inference_mode():
-            lp = self._chunked_log_prob(
+            lp = _chunked_log_prob(
+                self.network_,
+                self.n_kernels,
                 as_tensor(self._to_internal(A), device),
                 as_tensor(self._to_internal(B), device),
             )
-        return lp.double().cpu().numpy() - self._log_jacobian
+        return lp.double().cpu().numpy() - self.scaler_.log_abs_det
 
     def transition_density(self, z_from, z_to):
         """The learned density ``p(z_to | z_from)`` on every combination of points.
@@ -472,8 +422,8 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                 as_tensor(self._to_internal(A), device)
             )
         weights = log_alpha.double().exp().cpu().numpy()
-        means = mu.double().cpu().numpy() * self._scale + self._center
-        stds = sigma.double().cpu().numpy() * self._scale
+        means = self.scaler_.inverse_transform(mu.double().cpu().numpy())
+        stds = sigma.double().cpu().numpy() * self.scaler_.scale
         return weights, means, stds
 
     def transition_log_likelihood(self, Z):
@@ -529,7 +479,8 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         ll = ll if isinstance(ll, list) else [ll]
         return float(np.concatenate(ll).mean())
 
-    def sample(self, start, n_steps, random_state=None, *, out=None):
+    @_deprecate_positional_args(version="0.3")
+    def sample(self, start, n_steps, *, random_state=None, out=None):
         """Generate latent trajectories by sampling the learned propagator.
 
         All trajectories advance together; frame ``k`` is the state after ``k``
@@ -596,8 +547,9 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
             )
         out3 = out[None] if single else out
 
-        low = self._center - (1.0 + _MEAN_MARGIN) * self._scale
-        high = self._center + (1.0 + _MEAN_MARGIN) * self._scale
+        center, scale = self.scaler_.center, self.scaler_.scale
+        low = center - (1.0 + _MEAN_MARGIN) * scale
+        high = center + (1.0 + _MEAN_MARGIN) * scale
         if np.any(S < low) or np.any(S > high):
             warnings.warn(
                 f"start lies outside the range the propagator was trained on (plus "
@@ -643,8 +595,8 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                     frames, state = stepper(state, u, eps)
                     block = out3[:, done + 1 : done + 1 + T, :]
                     # (T, n, d) internal -> (n, T, d) user units, straight into out.
-                    np.multiply(frames.transpose(1, 0, 2), self._scale, out=block)
-                    block += self._center
+                    np.multiply(frames.transpose(1, 0, 2), scale, out=block)
+                    block += center
                     done += T
                     if bar is not None:
                         bar.update(T)
@@ -676,7 +628,6 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         offsets = torch.cat([offsets, offsets + K * d])[None, :]
         kmax = torch.tensor(K - 1, device=dev)
         lin = torch.nn.functional.linear
-        softplus = torch.nn.functional.softplus
 
         def run(state, u, eps):
             T = len(u)
@@ -694,8 +645,7 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                 c = (cdf < u[t, :, None] * cdf[:, -1:]).sum(dim=1, keepdim=True)
                 c = torch.minimum(c, kmax)
                 sel = torch.gather(h, 1, offsets + c * d)
-                mean = torch.tanh(sel[:, :d] * 0.5) * (1.0 + _MEAN_MARGIN)
-                sigma = softplus(sel[:, d:]) + _SIGMA_MIN
+                mean, sigma = _kernel_parameters(sel[:, :d], sel[:, d:])
                 x = torch.addcmul(mean, sigma, eps[t], out=frames[t])
             return frames.cpu().numpy(), x
 
@@ -709,7 +659,7 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                 (
                     np.ascontiguousarray(W.detach().cpu().numpy().T),
                     b.detach().cpu().numpy().copy(),
-                    None if act is None else _numpy_activation(self._act_name(act)),
+                    None if act is None else NUMPY_ACTIVATIONS[activation_name(act)],
                 )
             )
         if n_traj == 1:
@@ -720,7 +670,6 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
             np.empty((n_traj, W.shape[1]), dtype=np.float32) for W, _, _ in params
         ]
         rows = np.arange(n_traj)[:, None]
-        margin = np.float32(1.0 + _MEAN_MARGIN)
 
         def run(state, u, eps):
             u = u.numpy()
@@ -740,10 +689,7 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                 c = np.count_nonzero(cdf < u[t, :, None] * cdf[:, -1:], axis=1)
                 np.minimum(c, K - 1, out=c)
                 sel = h[rows, offsets + c[:, None] * d]
-                mean = np.tanh(sel[:, :d] * 0.5)
-                mean *= margin
-                sigma = np.logaddexp(sel[:, d:], 0.0)
-                sigma += _SIGMA_MIN
+                mean, sigma = _kernel_parameters(sel[:, :d], sel[:, d:], np)
                 x = frames[t]
                 np.multiply(sigma, eps[t], out=x)
                 x += mean
@@ -759,8 +705,6 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
         buffers = [np.empty(W.shape[1], dtype=np.float32) for W, _, _ in params]
         scores = np.empty(K, dtype=np.float32)
         logits = buffers[-1][:K]
-        margin = np.float32(1.0 + _MEAN_MARGIN)
-        half = np.float32(0.5)
 
         def run(state, u, eps):
             # u holds K uniforms per step on this path (see sample). u = 0 gives a
@@ -779,24 +723,51 @@ class MDNPropagator(TorchEstimatorMixin, BaseEstimator):
                     h = buf if act is None else act(buf)
                 np.add(logits, gumbel[t], out=scores)
                 c = K + int(scores.argmax()) * d
+                mean, sigma = _kernel_parameters(
+                    h[c : c + d], h[c + K * d : c + K * d + d], np
+                )
                 x = frames[t, 0]
-                np.logaddexp(h[c + K * d : c + K * d + d], 0.0, out=x)
-                x += _SIGMA_MIN
-                x *= eps[t]
-                x += np.tanh(h[c : c + d] * half) * margin
+                np.multiply(sigma, eps[t], out=x)
+                x += mean
             return frames, x[None]
 
         return run
-
-    @staticmethod
-    def _act_name(module):
-        for name, cls in ACTIVATIONS.items():
-            if type(module) is cls:
-                return name
-        raise TypeError(f"unsupported activation module {module!r}")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+
+# ------------------------------------------------------------------ mixture math
+
+
+def _mixture(network, n_kernels, W0):
+    """Log-weights ``(n, K)``, means and standard deviations ``(n, K, d)`` of the
+    mixture at the internal points ``W0``."""
+    out = network(W0)
+    K = n_kernels
+    d = (out.shape[1] // K - 1) // 2
+    log_alpha = torch.log_softmax(out[:, :K], dim=1)
+    mu, sigma = _kernel_parameters(
+        out[:, K : K + K * d].reshape(-1, K, d), out[:, K + K * d :].reshape(-1, K, d)
+    )
+    return log_alpha, mu, sigma
+
+
+def _log_prob(network, n_kernels, W0, W1):
+    """``log p(W1 | W0)`` in internal units."""
+    log_alpha, mu, sigma = _mixture(network, n_kernels, W0)
+    z = (W1[:, None, :] - mu) / sigma
+    log_kernel = -0.5 * (z * z + _LOG_2PI) - torch.log(sigma)
+    return torch.logsumexp(log_alpha + log_kernel.sum(dim=2), dim=1)
+
+
+def _chunked_log_prob(network, n_kernels, W0, W1, chunk=65536):
+    return torch.cat(
+        [
+            _log_prob(network, n_kernels, W0[i : i + chunk], W1[i : i + chunk])
+            for i in range(0, len(W0), chunk)
+        ]
+    )

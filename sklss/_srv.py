@@ -5,27 +5,17 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import (
-    BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import AffineScaler, BaseNetwork, TrainingPlan
 from ._data import check_trajectories, lagged_pairs, mirror
-from ._torch import (
-    ACTIVATIONS,
-    TorchEstimatorMixin,
-    as_tensor,
-    check_hidden_layer_sizes,
-    make_mlp,
-    resolve_device,
-    seed_from_random_state,
-    seeded,
-    torch_generator,
-)
-from ._training import train, train_validation_split
+from ._torch import as_tensor, make_mlp
+from ._training import train_validation_split
 from ._vamp import (
     reversible_covariances,
     reversible_eig,
@@ -39,28 +29,7 @@ __all__ = ["SRVTransformer"]
 _CHUNK = 65536
 
 
-class _Standardize(torch.nn.Module):
-    """Per-feature standardisation with statistics fixed at fit time.
-
-    Keeps the first layer well conditioned whatever the units of the features (the
-    linear limit has no batch norm to do it).
-    """
-
-    def __init__(self, mean, scale):
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-
-    def forward(self, x):
-        return (x - self.mean) / self.scale
-
-
-class SRVTransformer(
-    TorchEstimatorMixin,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    BaseEstimator,
-):
+class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetwork):
     """State-free reversible VAMPnet: the slow eigenfunctions of the transfer operator.
 
     Twin lobes with shared weights map ``x_t`` and ``x_{t+lagtime}`` to
@@ -86,8 +55,12 @@ class SRVTransformer(
         "leaky_relu", "sigmoid", "identity".
     batch_norm : bool, default=True
         Batch normalisation after each hidden linear layer.
-    learning_rate : float, default=0.01
-        Adam learning rate.
+    learning_rate_init : float, default=0.01
+        Initial Adam learning rate.
+    learning_rate : {"constant", "linear"}, default="constant"
+        Learning-rate schedule: constant, or decaying linearly to zero over
+        ``max_epochs``. (A float here is the former spelling of
+        ``learning_rate_init``; deprecated.)
     batch_size : int, default=1000
         Time-lagged pairs per minibatch. VAMP scores are nonlinear in the
         covariances, so very small batches give biased gradients; on the swissroll
@@ -110,10 +83,17 @@ class SRVTransformer(
         eigenproblem and ``score`` clamp the eigenvalues of ``C0`` at ``epsilon``,
         which changes nothing for a well-conditioned basis (see
         :mod:`sklss._vamp`).
+    warm_start : bool, default=False
+        Continue from the weights (and input scaling) of the previous ``fit``
+        instead of initialising anew, as scikit-learn's MLP does. The previous fit
+        must have the same network shape and number of features.
+    callbacks : list of callable or None, default=None
+        Functions ``f(record)`` called at the end of every epoch with its history
+        row (a dict); returning True stops training.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the validation split and the minibatch
         order. An int makes ``fit`` reproducible on the same machine and device.
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"} or torch.device, default="cpu"
         Where the network is trained and evaluated.
     verbose : bool, default=False
         Show a progress bar during training.
@@ -128,7 +108,9 @@ class SRVTransformer(
         ``<= 0`` describes no monotonically decaying process at this lag time; its
         time scale is NaN.
     network_ : torch.nn.Module
-        The lobe (input standardisation followed by the MLP), in eval mode.
+        The lobe (an MLP on standardised inputs), in eval mode, float64.
+    scaler_ : AffineScaler
+        Per-feature standardisation of the inputs (training statistics).
     mean_ : ndarray of shape (n_components,)
         Mean of the lobe outputs over the training pairs (subtracted in
         ``transform``).
@@ -188,25 +170,19 @@ class SRVTransformer(
     """
 
     _parameter_constraints = {
+        **BaseNetwork._parameter_constraints,
         "lagtime": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(numbers.Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions(set(ACTIVATIONS))],
         "batch_norm": ["boolean"],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
     }
+    _architecture_params = (
+        "hidden_layer_sizes",
+        "activation",
+        "batch_norm",
+        "n_components",
+    )
+    _module_attributes = ("network_", "scaler_")
 
     def __init__(
         self,
@@ -216,13 +192,16 @@ class SRVTransformer(
         hidden_layer_sizes=(100, 100),
         activation="tanh",
         batch_norm=True,
-        learning_rate=0.01,
+        learning_rate_init=0.01,
+        learning_rate="constant",
         batch_size=1000,
         max_epochs=200,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
         epsilon=1e-6,
+        warm_start=False,
+        callbacks=None,
         random_state=None,
         device="cpu",
         verbose=False,
@@ -232,6 +211,7 @@ class SRVTransformer(
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.batch_norm = batch_norm
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -239,6 +219,8 @@ class SRVTransformer(
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.epsilon = epsilon
+        self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -258,10 +240,11 @@ class SRVTransformer(
         -------
         self : SRVTransformer
         """
-        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
-        device = resolve_device(self.device)
-        trajs = check_trajectories(self, X, reset=True)
-        n_features = self.n_features_in_
+        return self._fit(X)
+
+    def _check_fit_data(self, X, y):
+        trajs = check_trajectories(None, X, reset=True, n_features_attr=None)
+        n_features = trajs.n_features
         if self.n_components > n_features:
             raise ValueError(
                 f"n_components = {self.n_components} must be <= n_features = "
@@ -269,35 +252,32 @@ class SRVTransformer(
                 f"(X has {n_features} feature(s))."
             )
         X0, X1 = lagged_pairs(trajs, self.lagtime, estimator_name=type(self).__name__)
-        seed = seed_from_random_state(self.random_state)
-        generator = torch_generator(seed)
+        return self._fit_data(trajs, X0=X0, X1=X1, frames=trajs)
 
-        frames = trajs.concatenate(np.float64)
-        mean = frames.mean(axis=0)
-        scale = frames.std(axis=0)
-        scale[scale < 1e-12 * max(1.0, float(np.abs(mean).max()))] = 1.0
-        with seeded(seed):
-            network = torch.nn.Sequential(
-                _Standardize(mean, scale),
-                make_mlp(
-                    n_features,
-                    hidden,
-                    self.n_components,
-                    activation=self.activation,
-                    batch_norm=self.batch_norm,
-                ),
-            ).to(device)
+    def _build(self, data, hidden):
+        network = make_mlp(
+            data.n_features_in,
+            hidden,
+            self.n_components,
+            activation=self.activation,
+            batch_norm=self.batch_norm,
+        )
+        return {
+            "network_": network,
+            "scaler_": AffineScaler.standardize(data.arrays["frames"].concatenate()),
+        }
 
-        T0 = as_tensor(X0, device)
-        T1 = as_tensor(X1, device)
+    def _training_plan(self, modules, data, device, *, seed, generator, lr):
+        network, scaler = modules["network_"], modules["scaler_"]
+        T0 = as_tensor(scaler.transform(data.arrays["X0"]), device)
+        T1 = as_tensor(scaler.transform(data.arrays["X1"]), device)
         train_idx, val_idx = train_validation_split(
-            len(T0), self.validation_fraction, generator, min_samples=2
+            len(T0), self.validation_fraction, generator
         )
         train_idx = train_idx.to(device)
-        n_train = len(train_idx)
         # A minibatch of one pair gives one frame per half; batch norm needs two
         # rows, which the joint forward pass of both halves provides.
-        optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate)
+        optimizer = torch.optim.Adam(network.parameters(), lr=lr)
         epsilon = float(self.epsilon)
 
         def step(idx):
@@ -317,63 +297,54 @@ class SRVTransformer(
 
             def validate():
                 with torch.inference_mode():
-                    Z0 = self._forward(network, V0)
-                    Z1 = self._forward(network, V1)
+                    Z0 = _forward(network, V0)
+                    Z1 = _forward(network, V1)
                     return reversible_vamp2_loss(Z0, Z1, epsilon=epsilon).item()
 
-        history, converged = train(
-            modules={"network": network},
+        return TrainingPlan(
             step=step,
-            n_samples=n_train,
+            n_samples=len(train_idx),
+            optimizers=[optimizer],
             batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            generator=generator,
             validate=validate,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            device=device,
-            verbose=self.verbose,
-            desc=type(self).__name__,
         )
+
+    def _finalize(self, modules, data, device, plan):
         # Trained in float32; evaluated in float64 from here on, so that a frame's
         # psi does not depend on which other frames share its batch (float32 GEMM
         # kernels round differently for different batch sizes).
-        network = network.double().eval()
+        network = modules["network_"].double().eval()
+        scaler = modules["scaler_"]
         with torch.inference_mode():
-            Z0 = self._forward(network, as_tensor(X0, device, torch.float64))
-            Z1 = self._forward(network, as_tensor(X1, device, torch.float64))
-            Z0, Z1 = Z0.cpu().numpy(), Z1.cpu().numpy()
+            Z0, Z1 = (
+                _forward(
+                    network,
+                    as_tensor(scaler.transform(data.arrays[k]), device, torch.float64),
+                )
+                .cpu()
+                .numpy()
+                for k in ("X0", "X1")
+            )
         # The final variational problem uses all training pairs (also the validation
         # ones): the eigenfunctions are then orthonormal over exactly the training data.
         out_mean, C0, C1 = reversible_covariances(Z0, Z1)
-        eigenvalues, eigenvectors = reversible_eig(C0, C1, epsilon=epsilon)
-
-        self.network_ = network
-        self.mean_ = out_mean
-        self.eigenvectors_ = eigenvectors
-        self.eigenvalues_ = eigenvalues
-        self.timescales_ = _timescales(eigenvalues, self.lagtime)
-        self.history_ = history
-        self.n_epochs_ = len(history)
-        self.converged_ = converged
-        self.device_ = str(device)
-        return self
-
-    @staticmethod
-    def _forward(network, T):
-        """Lobe outputs for a tensor of frames, chunked to bound memory."""
-        if len(T) <= _CHUNK:
-            return network(T)
-        return torch.cat([network(c) for c in torch.split(T, _CHUNK)])
+        eigenvalues, eigenvectors = reversible_eig(C0, C1, epsilon=float(self.epsilon))
+        return {
+            "network_": network,
+            "mean_": out_mean,
+            "eigenvectors_": eigenvectors,
+            "eigenvalues_": eigenvalues,
+            "timescales_": _timescales(eigenvalues, self.lagtime),
+        }
 
     def _psi(self, x):
         """Eigenfunction values (float64) for one validated trajectory."""
         network = self.network_
         network.eval()
-        device = next(network.buffers()).device
+        device = next(network.parameters()).device
         with torch.inference_mode():
-            Z = self._forward(network, as_tensor(x, device, torch.float64))
-            Z = Z.cpu().numpy()
+            X = as_tensor(self.scaler_.transform(x), device, torch.float64)
+            Z = _forward(network, X).cpu().numpy()
         return (Z - self.mean_) @ self.eigenvectors_
 
     def transform(self, X):
@@ -437,6 +408,13 @@ class SRVTransformer(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _forward(network, T):
+    """Lobe outputs for a tensor of frames, chunked to bound memory."""
+    if len(T) <= _CHUNK:
+        return network(T)
+    return torch.cat([network(c) for c in torch.split(T, _CHUNK)])
 
 
 def _timescales(eigenvalues, lagtime):

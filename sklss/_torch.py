@@ -14,6 +14,8 @@ from .exceptions import InconsistentVersionWarning
 
 __all__ = [
     "ACTIVATIONS",
+    "NUMPY_ACTIVATIONS",
+    "activation_name",
     "TorchEstimatorMixin",
     "as_tensor",
     "check_hidden_layer_sizes",
@@ -35,6 +37,54 @@ ACTIVATIONS = {
     "sigmoid": torch.nn.Sigmoid,
     "identity": torch.nn.Identity,
 }
+
+
+def _np_sigmoid(h):
+    # sigmoid(h) = (1 + tanh(h / 2)) / 2, without overflow for large |h|.
+    h *= 0.5
+    np.tanh(h, out=h)
+    h += 1.0
+    h *= 0.5
+    return h
+
+
+def _np_silu(h):
+    return np.multiply(h, _np_sigmoid(h.copy()), out=h)
+
+
+def _np_elu(h):
+    neg = np.minimum(h, 0.0)
+    np.expm1(neg, out=neg)
+    return np.add(np.maximum(h, 0.0, out=h), neg, out=h)
+
+
+def _np_gelu(h):
+    from scipy.special import erf
+
+    return np.multiply(h, 0.5 * (1.0 + erf(h / np.sqrt(2.0))), out=h)
+
+
+# The same activations on numpy arrays, in place (for the CPU samplers, where
+# torch's per-call overhead dominates); tests check them against ACTIVATIONS.
+NUMPY_ACTIVATIONS = {
+    "relu": lambda h: np.maximum(h, 0.0, out=h),
+    "tanh": lambda h: np.tanh(h, out=h),
+    "swish": _np_silu,
+    "silu": _np_silu,
+    "elu": _np_elu,
+    "gelu": _np_gelu,
+    "leaky_relu": lambda h: np.maximum(h, 0.01 * h, out=h),
+    "sigmoid": _np_sigmoid,
+    "identity": lambda h: h,
+}
+
+
+def activation_name(module):
+    """The key of ``ACTIVATIONS`` for an activation module."""
+    for name, cls in ACTIVATIONS.items():
+        if type(module) is cls:
+            return name
+    raise TypeError(f"unsupported activation module {module!r}")
 
 
 def resolve_device(device, name="device"):

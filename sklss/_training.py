@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .exceptions import TrainingDivergedError
 
-__all__ = ["train", "train_validation_split"]
+__all__ = ["Callback", "train", "train_validation_split"]
 
 
 def train_validation_split(n_samples, validation_fraction, generator, min_samples=2):
@@ -32,6 +32,31 @@ def train_validation_split(n_samples, validation_fraction, generator, min_sample
     if n_val < min_samples or n_samples - n_val < min_samples:
         return perm.sort().values, None
     return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+class Callback:
+    """Hooks into :func:`train`; subclasses override what they need.
+
+    ``on_batch_end`` runs after every optimisation step (learning-rate schedules,
+    weight averaging); ``on_epoch_end`` receives the epoch's history row, may add
+    entries to it, and returns True to stop training.
+    """
+
+    def on_batch_end(self, losses):
+        pass
+
+    def on_epoch_end(self, record):
+        return False
+
+
+class EpochEndCallback(Callback):
+    """Wrap a user function ``f(record) -> bool`` as an epoch-end callback."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def on_epoch_end(self, record):
+        return bool(self.function(record))
 
 
 def _snapshot(modules):
@@ -69,6 +94,7 @@ def train(
     device="cpu",
     verbose=False,
     desc="training",
+    callbacks=(),
 ):
     """Run minibatch training and return ``(history, converged)``.
 
@@ -101,6 +127,9 @@ def train(
     device : torch.device or str
     verbose : bool
         Show a tqdm progress bar with the current losses.
+    callbacks : sequence of Callback
+        Called after every step and every epoch; an ``on_epoch_end`` that returns
+        True stops training (counted as converged: the stop was asked for).
 
     Returns
     -------
@@ -129,6 +158,8 @@ def train(
                 if len(idx) == 0:
                     continue
                 losses = step(idx)
+                for callback in callbacks:
+                    callback.on_batch_end(losses)
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + float(value) * len(idx)
                 count += len(idx)
@@ -146,12 +177,17 @@ def train(
                 for m in modules.values():
                     m.eval()
                 history.append(record)
-                raise TrainingDivergedError(
+                error = TrainingDivergedError(
                     f"{desc}: the loss became {record['loss']!r} (monitored "
                     f"{monitored!r}) in epoch {epoch}; training stopped. The weights "
                     f"of the last finite epoch ({epoch - 1}) were kept. Try a smaller "
-                    "learning_rate or check the input data for extreme values."
+                    "learning_rate_init or check the input data for extreme values."
                 )
+                error.history = history
+                raise error
+            stop = False
+            for callback in callbacks:
+                stop = bool(callback.on_epoch_end(record)) or stop
             history.append(record)
             last_good = _snapshot(modules)
             # The best weights are the lowest monitored loss ever seen; patience only
@@ -168,7 +204,9 @@ def train(
                 bar.set_postfix(
                     {k: f"{v:.4g}" for k, v in record.items() if "loss" in k}
                 )
-            if early_stopping and epochs_without_improvement >= n_iter_no_change:
+            if stop or (
+                early_stopping and epochs_without_improvement >= n_iter_no_change
+            ):
                 converged = True
                 break
     finally:

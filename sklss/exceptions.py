@@ -37,7 +37,15 @@ class InconsistentVersionWarning(UserWarning):
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite.
 
-    The estimator keeps the weights of the last epoch whose loss was finite (or its
-    initial weights if the first epoch diverged), and ``history_`` up to that point,
-    so the failure can be inspected. Lowering ``learning_rate`` usually helps.
+    The estimator is left as it was before ``fit`` (unfitted, or with its previous
+    complete fit). The exception's ``history`` attribute holds the learning curve up
+    to and including the epoch that diverged, so the failure can be inspected.
+    Lowering ``learning_rate_init`` usually helps.
+
+    Attributes
+    ----------
+    history : list of dict
+        One row per epoch, as the estimators' ``history_``.
     """
+
+    history = None

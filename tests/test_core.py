@@ -367,7 +367,9 @@ def test_divergence_raises_and_keeps_last_good_weights():
         # Finite for two epochs (one batch each), then NaN.
         return {"loss": float("nan") if calls["n"] > 2 else 1.0 / calls["n"]}
 
-    with pytest.raises(TrainingDivergedError, match=r"loss became nan .* in epoch 3"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"loss became nan .* in epoch 3"
+    ) as info:
         train(
             modules={"net": net},
             step=step,
@@ -376,6 +378,9 @@ def test_divergence_raises_and_keeps_last_good_weights():
             max_epochs=10,
             generator=torch_generator(0),
         )
+    # The learning curve up to the diverging epoch travels with the exception.
+    assert [h["epoch"] for h in info.value.history] == [1, 2, 3]
+    assert info.value.history[1]["loss"] == 0.5
     # The weights after epoch 2 are kept: the NaN epoch's update is undone.
     for p, p0 in zip(net.parameters(), initial, strict=True):
         torch.testing.assert_close(p, p0 + 2.0)

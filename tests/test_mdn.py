@@ -215,14 +215,22 @@ def test_long_sample_is_chunked(fitted, data):
     assert np.abs(s).max() < 5
 
 
-@pytest.mark.parametrize("n_traj", [1, 4000])
+@pytest.mark.parametrize("n_traj", [1, 2, 256, 4000])
 def test_one_step_samples_follow_the_mixture(fitted, n_traj):
-    """Kolmogorov-Smirnov test of sampled transitions against the learned mixture."""
+    """Kolmogorov-Smirnov test of sampled transitions against the learned mixture.
+
+    One trajectory runs the numpy single path (Gumbel-max kernel choice), 2 to 256
+    the batched numpy path, more the batched torch path (inverse-CDF choice).
+    """
     z0 = np.array([0.9, -0.4])
-    if n_traj == 1:  # the single-trajectory path (Gumbel-max kernel choice)
-        x = np.array([fitted.sample(z0, 1, random_state=i)[1] for i in range(2000)])
-    else:  # the batched torch path (inverse-CDF kernel choice)
-        x = fitted.sample(np.tile(z0, (n_traj, 1)), 1, random_state=0)[:, 1]
+    n_runs = max(1, 4000 // n_traj)
+    x = np.concatenate(
+        [
+            fitted.sample(np.tile(z0, (n_traj, 1)), 1, random_state=i)[:, 1]
+            for i in range(n_runs)
+        ]
+    )
+    assert len(x) >= 2000
     w, m, sd = fitted.mixture_parameters(z0)
     for j in range(2):
 
@@ -325,3 +333,14 @@ def test_bad_out_and_points(fitted, data):
         fitted.log_prob(data[:3], data[:2])
     with pytest.raises(ValueError, match="X has 3 features, but MDNPropagator"):
         fitted.score(np.zeros((10, 3)))
+
+
+def test_numpy_and_torch_samplers_agree_over_many_steps(fitted):
+    """Two-sample KS of the state after 20 steps: batched numpy vs batched torch."""
+    z0 = np.array([0.9, -0.4])
+    numpy_path = np.concatenate(
+        [fitted.sample(np.tile(z0, (200, 1)), 20, random_state=i) for i in range(20)]
+    )[:, -1]
+    torch_path = fitted.sample(np.tile(z0, (4000, 1)), 20, random_state=99)[:, -1]
+    for j in range(2):
+        assert stats.ks_2samp(numpy_path[:, j], torch_path[:, j]).pvalue > 1e-3

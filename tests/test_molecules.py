@@ -381,7 +381,7 @@ def _check_structures(n_frames, max_epochs):
         dict(
             noise_dim=16,
             hidden_layer_sizes=(128, 128, 128),
-            learning_rate=3e-4,
+            learning_rate_init=3e-4,
             batch_size=256,
             max_epochs=max_epochs,
             random_state=0,

@@ -1,0 +1,325 @@
+"""The shared base of the network estimators: SRV encoder, MDN propagator, cWGAN.
+
+:class:`BaseNetwork` owns what the three networks have in common: the shared
+parameters and their constraints, device and seed resolution, the learning-rate
+schedule, ``warm_start``, epoch-end callbacks, and a template ``fit`` that validates
+the data, builds (or reuses) the networks, trains them with the one training loop
+of :mod:`sklss._training` and assigns every fitted attribute at once, at the end.
+A failed ``fit`` therefore leaves the estimator as it was. :class:`AffineScaler` is
+the one input-scaling module of the package.
+
+A subclass implements four hooks:
+
+``_check_fit_data(X, y) -> FitData``
+    Validate the data and build what training needs (pairs, arrays); touch nothing
+    on ``self``.
+``_build(data, hidden_layer_sizes) -> dict``
+    Fresh modules (networks and scalers) keyed by their fitted attribute name,
+    built under the fit's seed.
+``_training_plan(modules, data, device, *, seed, generator, lr) -> TrainingPlan``
+    The optimisation step, the optional validation loss and the optimizers.
+``_finalize(modules, data, device, plan) -> dict``
+    Further fitted attributes (and the final form of the modules).
+"""
+
+import copy
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._torch import (
+    ACTIVATIONS,
+    TorchEstimatorMixin,
+    check_hidden_layer_sizes,
+    resolve_device,
+    seed_from_random_state,
+    seeded,
+    torch_generator,
+)
+from ._training import Callback, EpochEndCallback, train
+
+__all__ = ["AffineScaler", "BaseNetwork", "FitData", "TrainingPlan"]
+
+_SCHEDULES = ("constant", "linear")
+
+
+class AffineScaler(torch.nn.Module):
+    """The affine map ``x -> (x - center) / scale``, per feature.
+
+    Statistics are computed in float64 and applied in float64 on the host
+    (:meth:`transform`, before data are cast to the network's float32) or, through
+    the float32 buffers, on the network's device (:meth:`forward`). A feature whose
+    scale is zero to working precision gets scale 1, so it maps to a constant.
+
+    Parameters
+    ----------
+    center, scale : array-like of shape (n_features,)
+    """
+
+    def __init__(self, center, scale):
+        super().__init__()
+        center = np.asarray(center, dtype=np.float64).copy()
+        scale = np.asarray(scale, dtype=np.float64).copy()
+        tiny = 1e-12 * np.maximum(1.0, np.abs(center))
+        scale[~(scale > tiny)] = 1.0
+        self.center = center
+        self.scale = scale
+        self.register_buffer("center_t", torch.as_tensor(center, dtype=torch.float32))
+        self.register_buffer("scale_t", torch.as_tensor(scale, dtype=torch.float32))
+
+    @classmethod
+    def standardize(cls, X):
+        """Zero mean and unit variance over the frames of ``X``."""
+        X = np.asarray(X, dtype=np.float64)
+        return cls(X.mean(axis=0), X.std(axis=0))
+
+    @classmethod
+    def from_range(cls, X, half_width=1.0):
+        """Map the range of ``X`` onto ``[-half_width, half_width]``."""
+        X = np.asarray(X, dtype=np.float64)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        return cls((hi + lo) / 2.0, (hi - lo) / (2.0 * half_width))
+
+    def transform(self, X):
+        """Scaled copy of ``X`` in float64 (numpy)."""
+        return (np.asarray(X, dtype=np.float64) - self.center) / self.scale
+
+    def inverse_transform(self, Y):
+        """Back to the user's units, float64 (numpy)."""
+        return np.asarray(Y, dtype=np.float64) * self.scale + self.center
+
+    def forward(self, x):
+        return (x - self.center_t) / self.scale_t
+
+    def inverse(self, y):
+        return torch.addcmul(self.center_t, y, self.scale_t)
+
+    @property
+    def log_abs_det(self):
+        """``sum(log(scale))``: the log-Jacobian of :meth:`inverse_transform`."""
+        return float(np.sum(np.log(self.scale)))
+
+
+@dataclass
+class FitData:
+    """What a subclass's ``_check_fit_data`` found: sizes, names and arrays."""
+
+    n_features_in: int
+    feature_names_in: object = None
+    arrays: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingPlan:
+    """How to train the modules: the arguments of :func:`sklss._training.train`."""
+
+    step: object
+    n_samples: int
+    optimizers: list
+    batch_size: int
+    validate: object = None
+    early_stopping: bool = True
+    callbacks: list = field(default_factory=list)
+
+
+class LinearDecay(Callback):
+    """Decay the learning rate of ``optimizers`` linearly to zero over ``n_steps``."""
+
+    def __init__(self, optimizers, n_steps):
+        self.groups = [group for opt in optimizers for group in opt.param_groups]
+        self.initial = [group["lr"] for group in self.groups]
+        self.n_steps, self.k = n_steps, 0
+
+    def on_batch_end(self, losses):
+        self.k += 1
+        factor = max(0.0, 1.0 - self.k / self.n_steps)
+        for group, lr in zip(self.groups, self.initial, strict=True):
+            group["lr"] = lr * factor
+
+    def on_epoch_end(self, record):
+        record["learning_rate"] = self.groups[0]["lr"]
+        return False
+
+
+class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
+    """Base class of the sklss network estimators (not for direct use).
+
+    Shared parameters: ``hidden_layer_sizes``, ``activation``,
+    ``learning_rate_init``, ``learning_rate`` (the schedule), ``batch_size``,
+    ``max_epochs``, ``warm_start``, ``callbacks``, ``random_state``, ``device``,
+    ``verbose``, and for the networks with early stopping ``validation_fraction``,
+    ``n_iter_no_change`` and ``tol``.
+
+    Fitted attributes of every network: ``history_``, ``n_epochs_``,
+    ``converged_``, ``device_``, ``n_features_in_`` (and ``feature_names_in_``).
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        # A float is the former spelling of learning_rate_init (deprecated).
+        "learning_rate": [
+            StrOptions(set(_SCHEDULES)),
+            Interval(numbers.Real, 0, None, closed="neither"),
+        ],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "callbacks": [list, tuple, None],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    # Names of the parameters that fix the shapes of the networks: warm_start can
+    # only continue from a fit with the same values.
+    _architecture_params = ("hidden_layer_sizes", "activation")
+    # The fitted attributes that hold modules (continued by warm_start).
+    _module_attributes = ()
+    # The schedule used when learning_rate is given in its former (float) spelling.
+    _default_schedule = "constant"
+
+    # ----------------------------------------------------------------- template
+
+    def _fit(self, X, y=None):
+        """Validate, build or reuse, train, then assign all fitted state at once."""
+        device = resolve_device(self.device)
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
+        learning_rate, schedule = self._resolve_learning_rate()
+        data = self._check_fit_data(X, y)
+        seed = seed_from_random_state(self.random_state)
+        modules = self._warm_start_modules(data)
+        if modules is None:
+            with seeded(seed):
+                modules = self._build(data, hidden)
+        modules = {name: m.float().to(device) for name, m in modules.items()}
+
+        # One generator for the validation split (drawn in the plan) and then the
+        # minibatch order.
+        generator = torch_generator(seed)
+        plan = self._training_plan(
+            modules, data, device, seed=seed, generator=generator, lr=learning_rate
+        )
+        callbacks = list(plan.callbacks)
+        if schedule == "linear":
+            n_batches = max(1, math.ceil(plan.n_samples / plan.batch_size))
+            callbacks.append(LinearDecay(plan.optimizers, self.max_epochs * n_batches))
+        callbacks += [EpochEndCallback(f) for f in self.callbacks or ()]
+        history, converged = train(
+            modules=modules,
+            step=plan.step,
+            n_samples=plan.n_samples,
+            batch_size=plan.batch_size,
+            max_epochs=self.max_epochs,
+            generator=generator,
+            validate=plan.validate,
+            early_stopping=plan.early_stopping,
+            n_iter_no_change=getattr(self, "n_iter_no_change", 10),
+            tol=getattr(self, "tol", 1e-4),
+            device=device,
+            verbose=self.verbose,
+            desc=f"{type(self).__name__}.fit",
+            callbacks=callbacks,
+        )
+        fitted = dict(modules)
+        fitted.update(self._finalize(modules, data, device, plan))
+        fitted.update(
+            history_=history,
+            n_epochs_=len(history),
+            converged_=converged,
+            device_=str(device),
+            n_features_in_=data.n_features_in,
+            _fitted_architecture=self._architecture(),
+        )
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        if data.feature_names_in is not None:
+            self.feature_names_in_ = data.feature_names_in
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    # ------------------------------------------------------------------ helpers
+
+    def _resolve_learning_rate(self):
+        """``(learning_rate_init, schedule)``, accepting the former float spelling."""
+        if isinstance(self.learning_rate, str):
+            return float(self.learning_rate_init), self.learning_rate
+        warnings.warn(
+            f"{type(self).__name__}: a number for learning_rate is deprecated and "
+            "will be an error in sklss 0.3; the step size is now learning_rate_init "
+            f"(learning_rate names the schedule: {' or '.join(_SCHEDULES)}). Using "
+            f"learning_rate_init={self.learning_rate!r} and the default schedule "
+            f"{self._default_schedule!r}.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        return float(self.learning_rate), self._default_schedule
+
+    def _architecture(self):
+        params = self.get_params(deep=False)
+        return {name: params[name] for name in self._architecture_params}
+
+    def _warm_start_modules(self, data):
+        """Copies of the fitted modules when ``warm_start`` applies, else None.
+
+        Copies, so that a ``fit`` that fails leaves the previous fit intact.
+        """
+        if not self.warm_start or not hasattr(self, "_fitted_architecture"):
+            return None
+        previous = self._fitted_architecture
+        current = self._architecture()
+        changed = [
+            name
+            for name in current
+            if _normalise(current[name]) != _normalise(previous.get(name))
+        ]
+        if changed or data.n_features_in != self.n_features_in_:
+            what = ", ".join(
+                f"{name}={current[name]!r} (fitted with {previous.get(name)!r})"
+                for name in changed
+            ) or (
+                f"the data have {data.n_features_in} features (fitted with "
+                f"{self.n_features_in_})"
+            )
+            raise ValueError(
+                f"warm_start=True continues the previous fit, but {what}; the "
+                "networks cannot be reused. Set warm_start=False to start anew."
+            )
+        # Fitted networks may be frozen (an averaged generator): train them again.
+        return {
+            name: copy.deepcopy(getattr(self, name)).requires_grad_(True)
+            for name in self._module_attributes
+        }
+
+    @staticmethod
+    def _fit_data(trajs, **arrays):
+        """A :class:`FitData` from validated trajectories."""
+        return FitData(
+            n_features_in=trajs.n_features,
+            feature_names_in=trajs.feature_names,
+            arrays=arrays,
+        )
+
+    def _device(self):
+        return torch.device(self.device_)
+
+
+def _normalise(value):
+    """Compare parameters such as ``(100, 100)`` and ``[100, 100]`` as equal."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalise(v) for v in value)
+    return value
