@@ -513,12 +513,16 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         time (input frames), which is what makes the score comparable across
         ``lagtime``:
 
-        - kinetics: for each latent coordinate, the relaxation time ``t_i`` from an
-          exponential fit ``C(t) = exp(-t / t_i)`` of its normalised
-          autocorrelation at ``t = k * lagtime_ <= score_horizon``, in the held-out
-          data and in the generated trajectories; error ``|ln(t_gen / t_data)|``;
+        - kinetics: for each latent coordinate, the relaxation time ``t_i`` of the
+          held-out data and of the generated trajectories, each from its own
+          normalised autocorrelation (:func:`sklss.analysis.autocorrelation`) at
+          ``t = k * lagtime_ <= score_horizon``, fitted with ``exp(-t / t_i)`` by
+          :func:`sklss.analysis.fit_relaxation_times` (nonlinear least squares,
+          anchored at ``C(0) = 1``, over the lags until ``C`` falls below
+          ``exp(-2)``); error ``|ln(t_gen / t_data)|``;
         - thermodynamics: the total-variation distance between the generated and the
-          held-out distribution of each latent coordinate (30 bins).
+          held-out distribution of each latent coordinate
+          (:func:`sklss.analysis.total_variation`, 30 bins over the held-out range).
 
         ``score = -(mean kinetic error + mean thermodynamic error)``: 0 is perfect,
         higher is better. Values are comparable across ``lagtime`` and the
@@ -541,7 +545,14 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         -------
         score : float
         details : dict, only when ``return_details``
+            ``timescales_data``, ``timescales_generated``, ``kinetic_error``,
+            ``total_variation`` (each of shape (n_components,)), ``lagtimes``
+            (the lags ``k * lagtime_`` in input frames) and
+            ``autocorrelation_data``, ``autocorrelation_generated`` (of shape
+            (n_lags, n_components)).
         """
+        from .analysis import autocorrelation, fit_relaxation_times, total_variation
+
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)
         Z = self._encode(trajs)
@@ -556,25 +567,29 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
                 f"and score_horizon >= lagtime; got lengths {[len(z) for z in Z]} and "
                 f"score_horizon={horizon}."
             )
-        allZ = np.concatenate(Z).astype(np.float64)
-        mean, std = allZ.mean(0), allZ.std(0)
-        std[std == 0] = 1.0
         lags = tau * np.arange(1, K + 1)
-        data_acf = _autocorrelation(Z, lags, mean, std)
+        data_acf = autocorrelation(Z, lags[-1])[lags]
+        allZ = np.concatenate(Z).astype(np.float64)
         rng = check_random_state(self.random_state)
         n_traj = 200
         starts = allZ[rng.randint(0, len(allZ), size=n_traj)].astype(np.float32)
         gen = self.propagator_.sample(
             starts, 2 * K, random_state=int(rng.randint(0, 2**31 - 1))
         )
-        gen = np.asarray(gen).reshape(n_traj, -1, self.n_components_)
-        gen_acf = _autocorrelation(list(gen), np.arange(1, K + 1), mean, std)
-        t_data = _relaxation_times(data_acf, lags)
-        t_gen = _relaxation_times(gen_acf, lags)
+        gen = np.asarray(gen, dtype=np.float64).reshape(n_traj, -1, self.n_components_)
+        if not np.all(np.isfinite(gen)):
+            raise ValueError(
+                "The propagator generated non-finite latent values; the simulator "
+                "cannot be scored."
+            )
+        # Generated frames are lagtime_ apart: their lag k is the data's lag k * tau.
+        gen_acf = autocorrelation(list(gen), K)[1:]
+        t_data = fit_relaxation_times(data_acf, lags)
+        t_gen = fit_relaxation_times(gen_acf, lags)
         kinetic = np.abs(np.log(t_gen / t_data))
         thermo = np.array(
             [
-                _total_variation(allZ[:, i], gen[:, :, i].ravel())
+                total_variation(allZ[:, i], gen[:, :, i].ravel())
                 for i in range(self.n_components_)
             ]
         )
@@ -596,48 +611,3 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
-
-
-def _autocorrelation(trajs, lags, mean, std):
-    """Normalised autocorrelation per coordinate at ``lags`` (pairs within trajs)."""
-    out = np.zeros((len(lags), len(mean)))
-    for j, lag in enumerate(lags):
-        num, count = 0.0, 0
-        for z in trajs:
-            if len(z) <= lag:
-                continue
-            a = (np.asarray(z[:-lag], dtype=np.float64) - mean) / std
-            b = (np.asarray(z[lag:], dtype=np.float64) - mean) / std
-            num = num + (a * b).sum(0)
-            count += len(a)
-        out[j] = num / count if count else np.nan
-    return out
-
-
-def _relaxation_times(acf, lags):
-    """Relaxation time of each column from a fit of ``ln C(t) = -t / t_i``.
-
-    Least squares through the origin over the lags before the autocorrelation first
-    drops below e^-3 (beyond that the estimate is mostly noise); at least the first
-    lag is used. Anchoring at ``C(0) = 1`` keeps the estimate stable on short
-    held-out data (a free intercept made it drift with the noisy tail). C is clipped
-    to [1e-3, 1 - 1e-9] for the logarithm.
-    """
-    times = np.empty(acf.shape[1])
-    for i in range(acf.shape[1]):
-        below = np.nonzero(acf[:, i] < np.exp(-3))[0]
-        n = max(1, below[0]) if len(below) else len(lags)
-        t = lags[:n].astype(float)
-        logc = np.log(np.clip(acf[:n, i], 1e-3, 1 - 1e-9))
-        times[i] = -np.dot(t, t) / np.dot(t, logc)
-    return times
-
-
-def _total_variation(reference, sample, bins=30):
-    lo, hi = np.min(reference), np.max(reference)
-    if hi <= lo:
-        hi = lo + 1.0
-    edges = np.linspace(lo, hi, bins + 1)
-    p, _ = np.histogram(np.clip(reference, lo, hi), bins=edges)
-    q, _ = np.histogram(np.clip(sample, lo, hi), bins=edges)
-    return 0.5 * np.abs(p / p.sum() - q / q.sum()).sum()

@@ -1,14 +1,14 @@
 """Validation metrics against independent computations (numpy, scipy, analytics)."""
 
-import matplotlib
+import subprocess
+import sys
+
 import mdtraj as md
 import numpy as np
 import pytest
 from scipy.signal import lfilter
 
 from sklss import analysis
-
-matplotlib.use("Agg")
 
 
 def ar1(n, a, rng, n_features=1):
@@ -81,68 +81,6 @@ def test_profile_rmse_hand_computation():
         analysis.profile_rmse(f_ref, f_other[:3])
     with pytest.raises(ValueError, match="no populated bin"):
         analysis.profile_rmse([np.nan, 1.0], [1.0, np.nan])
-
-
-# -------------------------------------------------------------------- time scales
-def test_autocorrelation_matches_direct_numpy():
-    rng = np.random.default_rng(3)
-    trajs = [rng.normal(size=(n, 2)) + 1.0 for n in (40, 7, 60)]
-    acf = analysis.autocorrelation(trajs, 10)
-    frames = np.concatenate(trajs)
-    centered = [t - frames.mean(axis=0) for t in trajs]
-    var = np.mean(np.concatenate(centered) ** 2, axis=0)
-    for tau in range(11):
-        pairs = [c[tau:] * c[: len(c) - tau] for c in centered if len(c) > tau]
-        expected = np.mean(np.concatenate(pairs), axis=0) / var
-        np.testing.assert_allclose(acf[tau], expected, rtol=1e-10)
-    raw = analysis.autocorrelation(trajs[0], 3, center=False)
-    x = trajs[0]
-    expected = np.mean(x[3:] * x[:-3], axis=0) / np.mean(x * x, axis=0)
-    np.testing.assert_allclose(raw[3], expected, rtol=1e-10)
-
-
-def test_implied_timescales_of_ar1_process():
-    rng = np.random.default_rng(4)
-    timescales = np.array([10.0, 3.0])
-    x = np.hstack([ar1(200_000, np.exp(-1 / t), rng) for t in timescales])
-    result = analysis.implied_timescales(x, max_lag=60)
-    np.testing.assert_allclose(result.timescales, timescales, rtol=0.05)
-    # The fit stops at the first lag where C < exp(-2), about two time scales.
-    window = result.fit_window
-    assert np.all((window >= 2 * timescales) & (window <= 2 * timescales + 1))
-    expected = result.block_timescales.std(axis=0, ddof=1) / np.sqrt(5)
-    np.testing.assert_allclose(result.standard_error, expected)
-    first_block = analysis.implied_timescales(x[:40_000], max_lag=60, n_blocks=2)
-    np.testing.assert_allclose(result.block_timescales[0], first_block.timescales)
-
-
-def test_implied_timescales_block_errors_are_calibrated():
-    # The block standard error must predict the spread of the estimate over
-    # independent realisations of the same process.
-    rng = np.random.default_rng(5)
-    estimates, errors = [], []
-    for _ in range(30):
-        result = analysis.implied_timescales(
-            ar1(20_000, np.exp(-1 / 8), rng), max_lag=40
-        )
-        estimates.append(result.timescales[0])
-        errors.append(result.standard_error[0])
-    spread = np.std(estimates, ddof=1)
-    assert 0.6 < np.mean(errors) / spread < 1.6
-    assert abs(np.mean(estimates) - 8.0) < 3 * spread / np.sqrt(30) + 0.2
-
-
-def test_implied_timescales_lists_do_not_join_trajectories():
-    rng = np.random.default_rng(6)
-    # Two trajectories with opposite offsets: joining them would create a spurious
-    # slow decay from the jump between them.
-    trajs = [ar1(20_000, np.exp(-1 / 5), rng) + s for s in (-50.0, 50.0)]
-    result = analysis.implied_timescales([t - t.mean() for t in trajs], max_lag=30)
-    assert result.timescales[0] == pytest.approx(5.0, rel=0.1)
-    with pytest.raises(ValueError, match="cutoff"):
-        analysis.implied_timescales(trajs, cutoff=1.5)
-    with pytest.raises(TypeError, match="max_lag"):
-        analysis.implied_timescales(trajs, max_lag=2.5)
 
 
 # --------------------------------------------------------------------------- TICA
@@ -356,30 +294,28 @@ def test_backbone_torsions_of_alanine_dipeptide(tmp_path):
     assert surface.counts.sum() == 2
 
 
-# -------------------------------------------------------------------------- plots
-def test_plot_helpers_draw_on_given_axes():
-    import matplotlib.pyplot as plt
+# ---------------------------------------------------------------------- public API
+def test_public_names_and_moved_plot_functions():
+    import sklss.plotting
 
-    rng = np.random.default_rng(13)
-    x = ar1(5000, 0.9, rng, n_features=2)
-    fig, axes = plt.subplots(2, 4)
-    profile = analysis.free_energy_profile(x, bins=20)
-    ax = analysis.plot_free_energy_profile(
-        profile, profile, labels=["MD", "LSS"], ax=axes[0, 0]
+    for name in analysis.__all__:
+        assert callable(getattr(analysis, name))
+        assert getattr(analysis, name).__module__.startswith("sklss.analysis._")
+    for name in sklss.plotting.__all__:
+        assert name not in analysis.__all__
+        with pytest.warns(FutureWarning, match="moved to sklss.plotting"):
+            alias = getattr(analysis, name)
+        assert alias is getattr(sklss.plotting, name)
+    with pytest.warns(FutureWarning, match="moved to sklss.plotting"):
+        from sklss.analysis import plot_ramachandran
+    assert plot_ramachandran is sklss.plotting.plot_ramachandran
+    with pytest.raises(AttributeError, match="plot_nothing"):
+        analysis.plot_nothing  # noqa: B018
+
+
+def test_importing_analysis_does_not_import_matplotlib():
+    code = (
+        "import sys, sklss.analysis, sklss.plotting; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
-    assert ax is axes[0, 0] and len(ax.lines) == 2
-    scales = analysis.implied_timescales(x, max_lag=30)
-    assert analysis.plot_autocorrelation(scales, ax=axes[0, 1]) is axes[0, 1]
-    tica = analysis.tica_comparison(x, x[::-1], lagtime=2, bins=10)
-    analysis.plot_tica_comparison(tica, axes=axes[0, 2:])
-    analysis.plot_distributions(x[:, 0], [x[:10, 1], x[10:, 1]], ax=axes[1, 0])
-    result = analysis.count_transitions(x[:, :1], [(-9, -1), (1, 9)])
-    analysis.plot_transitions(x[:, 0], result.core_trajectories, ax=axes[1, 1])
-    surface = analysis.ramachandran_free_energy(
-        _basin_samples(rng, 500, CENTERS, [1 / 3] * 3)
-    )
-    analysis.plot_ramachandran(surface, title="MD", ax=axes[1, 2])
-    assert axes[1, 2].get_title() == "MD"
-    plt.close(fig)
-    ax = analysis.plot_free_energy_profile(profile)
-    plt.close(ax.figure)
+    subprocess.run([sys.executable, "-c", code], check=True)

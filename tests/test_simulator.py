@@ -9,10 +9,11 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from sklearn.base import clone
+from scipy.signal import lfilter
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklss import (
     CWGANDecoder,
@@ -233,24 +234,102 @@ def test_deeptime_tica_encoder_and_msm_on_generated_data(data):
     assert msm.n_states == 2 and msm.timescales(1)[0] > 1.0
 
 
-def test_score_is_finite_and_details(fitted, data):
+def test_score_details_are_the_analysis_of_the_same_data(fitted, data):
+    """score measures kinetics exactly as sklss.analysis does, at lags k * lagtime_."""
+    from sklss import analysis
+
     score, details = fitted.score(data[:1], return_details=True)
-    assert np.isfinite(score) and score <= 0
-    assert details["timescales_data"].shape == (1,)
-    assert np.all(details["lagtimes"] % 2 == 0)
+    lags = details["lagtimes"]
+    np.testing.assert_array_equal(lags, 2 * np.arange(1, 1500 // 4 // 2 + 1))
+    acf = analysis.autocorrelation(fitted.transform(data[:1]), lags[-1])[lags]
+    np.testing.assert_allclose(details["autocorrelation_data"], acf, rtol=1e-12)
+    t_data = analysis.fit_relaxation_times(acf, lags)
+    np.testing.assert_allclose(details["timescales_data"], t_data, rtol=1e-12)
+    t_gen = analysis.fit_relaxation_times(details["autocorrelation_generated"], lags)
+    np.testing.assert_allclose(details["timescales_generated"], t_gen, rtol=1e-12)
+    kinetic = np.abs(np.log(t_gen / t_data))
+    np.testing.assert_allclose(details["kinetic_error"], kinetic, rtol=1e-12)
+    expected = -(kinetic.mean() + details["total_variation"].mean())
+    assert score == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="longer than lagtime"):
         fitted.score(data[0][:2])
 
 
+class _AR1Propagator(BaseEstimator):
+    """Exact propagator of a unit-variance AR(1) process with relaxation time
+    ``timescale`` (frames), stepped ``lagtime`` frames at a time."""
+
+    def __init__(self, lagtime=1, timescale=10.0, random_state=None):
+        self.lagtime = lagtime
+        self.timescale = timescale
+        self.random_state = random_state
+
+    def fit(self, Z):
+        return self
+
+    def sample(self, start, n_steps, random_state=None):
+        rng = np.random.default_rng(random_state)
+        a = np.exp(-self.lagtime / self.timescale)
+        out = np.empty((len(start), n_steps + 1, start.shape[1]))
+        out[:, 0] = start
+        for k in range(n_steps):
+            noise = rng.normal(size=start.shape)
+            out[:, k + 1] = a * out[:, k] + np.sqrt(1 - a * a) * noise
+        return out
+
+
+@pytest.fixture(scope="module")
+def ar1_data():
+    """Four unit-variance AR(1) trajectories with relaxation time 10 frames."""
+    rng = np.random.default_rng(0)
+    a = np.exp(-1 / 10)
+    noise = np.sqrt(1 - a * a) * rng.normal(size=(4, 20_000, 1))
+    return list(lfilter([1.0], [1.0, -a], noise, axis=1))
+
+
+@pytest.mark.parametrize("lagtime", [1, 4])
+def test_score_of_exact_and_too_slow_propagators(ar1_data, lagtime):
+    """Known answers: the exact propagator scores near 0, one twice too slow has a
+    kinetic error of ln 2 and the same distribution."""
+    from sklss import analysis
+
+    def score(timescale):
+        sim = LatentSpaceSimulator(
+            encoder=FunctionTransformer(),
+            propagator=_AR1Propagator(timescale=timescale),
+            lagtime=lagtime,
+            score_horizon=100,
+            random_state=0,
+        ).fit(ar1_data)
+        return sim.score(ar1_data, return_details=True)
+
+    exact, details = score(10.0)
+    np.testing.assert_allclose(details["timescales_data"], 10.0, rtol=0.1)
+    np.testing.assert_allclose(details["timescales_generated"], 10.0, rtol=0.1)
+    assert details["kinetic_error"][0] < 0.15
+    assert details["total_variation"][0] < 0.05
+    assert exact > -0.15
+    slow, slow_details = score(20.0)
+    np.testing.assert_allclose(slow_details["timescales_generated"], 20.0, rtol=0.1)
+    assert slow_details["kinetic_error"][0] == pytest.approx(np.log(2), abs=0.15)
+    assert slow_details["total_variation"][0] < 0.05
+    assert slow < exact - 0.4
+    if lagtime == 1:
+        # Consecutive lags: the data's time scale is relaxation_times' own.
+        result = analysis.relaxation_times(ar1_data, max_lag=100)
+        np.testing.assert_allclose(
+            details["timescales_data"], result.timescales, rtol=1e-12
+        )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_score_ranks_a_matching_model_above_a_mismatched_one(data):
     """The score is independent of our own components: a propagator that is the true
     two-state process must beat one whose dynamics are far too fast."""
     sim = small_simulator(lagtime=2).set_params(
         propagator__max_epochs=200, propagator__hidden_layer_sizes=(32,)
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        slow = sim.fit(data[:3])
+    slow = sim.fit(data[:3])
     fast = clone(slow)
     fast.__dict__.update(slow.__dict__)
     fast.propagator_ = _JumpingPropagator(slow)

@@ -1,0 +1,79 @@
+"""Input handling, blocks and errors shared by the analysis modules."""
+
+import numpy as np
+
+from .._data import check_int, check_trajectories
+
+
+def _trajectories(X, name):
+    """Validated trajectories as float64 arrays, and whether a list was given."""
+    trajs = check_trajectories(None, X, reset=False, name=name, n_features_attr=None)
+    return [np.asarray(t, dtype=np.float64) for t in trajs], trajs.is_list
+
+
+def _check_column(trajs, coordinate, name):
+    n_features = trajs[0].shape[1]
+    coordinate = check_int(coordinate, "coordinate", 0)
+    if coordinate >= n_features:
+        raise ValueError(
+            f"coordinate must be < the number of features of {name} ({n_features}); "
+            f"got {coordinate}."
+        )
+    return coordinate
+
+
+def _blocks(trajs, n_blocks, min_length=1):
+    """Split trajectories (taken in order) into contiguous blocks of equal length.
+
+    Returns a list of ``n_blocks`` lists of segments; a segment is a piece of one
+    trajectory, so time correlations never cross a trajectory boundary. Frames left
+    over at the end (fewer than ``n_blocks``) are dropped.
+    """
+    n_blocks = check_int(n_blocks, "n_blocks", 2)
+    total = sum(len(t) for t in trajs)
+    size = total // n_blocks
+    if size < min_length:
+        raise ValueError(
+            f"n_blocks={n_blocks} blocks of the {total} frames given are shorter than "
+            f"the {min_length} frames needed; pass fewer blocks or more data."
+        )
+    starts = np.cumsum([0] + [len(t) for t in trajs])
+    blocks = []
+    for k in range(n_blocks):
+        lo, hi = k * size, (k + 1) * size
+        segments = []
+        for t, s in zip(trajs, starts[:-1], strict=True):
+            a, b = max(lo, s), min(hi, s + len(t))
+            if a < b:
+                segments.append(t[a - s : b - s])
+        blocks.append(segments)
+    return blocks
+
+
+def _standard_error(block_values):
+    """Standard error of the mean of independent block estimates (per column)."""
+    block_values = np.asarray(block_values, dtype=np.float64)
+    return block_values.std(axis=0, ddof=1) / np.sqrt(len(block_values))
+
+
+def _free_energy(counts):
+    """-ln p in kT with the minimum at 0; NaN where nothing was sampled."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.sum() == 0:
+        raise ValueError("No sample falls inside the histogram range.")
+    with np.errstate(divide="ignore"):
+        f = -np.log(counts / counts.sum())
+    f[~np.isfinite(f)] = np.nan
+    return f - np.nanmin(f)
+
+
+def _as_md_trajectories(traj, name):
+    import mdtraj as md
+
+    items = list(traj) if isinstance(traj, list | tuple) else [traj]
+    if not items or not all(isinstance(t, md.Trajectory) for t in items):
+        raise TypeError(
+            f"{name} must be an mdtraj.Trajectory or a list of them; got "
+            f"{type(traj).__name__}."
+        )
+    return items, isinstance(traj, list | tuple)

@@ -1,0 +1,183 @@
+"""Free-energy profiles along one coordinate and block averages."""
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._data import check_int
+from ._common import (
+    _blocks,
+    _check_column,
+    _free_energy,
+    _standard_error,
+    _trajectories,
+)
+
+
+def free_energy_profile(X, *, coordinate=0, bins=50, range=None, n_blocks=5):
+    """Free-energy profile ``F(x) = -ln p(x)`` along one coordinate, with block errors.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_frames, n_features) or list of such
+        Trajectories, e.g. latent coordinates ψ.
+    coordinate : int, default=0
+        Column of ``X`` to profile (0 is ψ1).
+    bins : int or array-like, default=50
+        Number of equal bins over ``range`` or the bin edges (as in
+        :func:`numpy.histogram`). Use the same edges for profiles to be compared.
+    range : (float, float), default=None
+        Histogram range; ``None`` uses the data's minimum and maximum.
+    n_blocks : int, default=5
+        Number of contiguous blocks for the standard errors.
+
+    Returns
+    -------
+    result : Bunch
+        ``bin_edges`` (n_bins + 1,), ``bin_centers`` (n_bins,), ``free_energy``
+        (n_bins,) in kT shifted so that its minimum is 0 and NaN in empty bins,
+        ``standard_error`` (n_bins,) from the blocks' profiles (NaN where a block has
+        an empty bin: the error is not defined there), ``counts`` (n_bins,).
+
+    Notes
+    -----
+    Each block's profile is ``-ln`` of its normalised histogram; the constant
+    offset of a profile does not change the spread of the block values in a bin,
+    so no alignment of blocks is needed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss.analysis import free_energy_profile
+    >>> x = np.random.default_rng(0).normal(size=(5000, 1))
+    >>> profile = free_energy_profile(x, bins=20)
+    >>> profile.free_energy.shape, profile.standard_error.shape
+    ((20,), (20,))
+    """
+    trajs, _ = _trajectories(X, "X")
+    coordinate = _check_column(trajs, coordinate, "X")
+    values = np.concatenate([t[:, coordinate] for t in trajs])
+    counts, edges = np.histogram(values, bins=bins, range=range)
+    blocks = _blocks([t[:, coordinate] for t in trajs], n_blocks)
+    block_f = []
+    for segments in blocks:
+        c, _ = np.histogram(np.concatenate(segments), bins=edges)
+        with np.errstate(divide="ignore"):
+            block_f.append(-np.log(c / c.sum()))
+    block_f = np.array(block_f)
+    error = _standard_error(np.where(np.isfinite(block_f), block_f, np.nan))
+    return Bunch(
+        bin_edges=edges,
+        bin_centers=0.5 * (edges[1:] + edges[:-1]),
+        free_energy=_free_energy(counts),
+        standard_error=error,
+        counts=counts,
+    )
+
+
+def profile_rmse(reference, other, *, max_free_energy=None):
+    """RMSE between two free-energy profiles (or surfaces) after optimal alignment.
+
+    Free energies are defined up to a constant, so ``other`` is shifted by the
+    constant ``c`` that minimises ``sum (F_ref - F_other - c)**2`` over the bins
+    populated in both, ``c = mean(F_ref - F_other)``; the RMSE is then the standard
+    deviation (``ddof=0``) of the difference over those bins.
+
+    Parameters
+    ----------
+    reference, other : Bunch or array-like
+        Results of :func:`free_energy_profile`, :func:`ramachandran_free_energy`
+        (anything with a ``free_energy`` attribute) or free-energy arrays of the
+        same shape; NaN marks an unpopulated bin.
+    max_free_energy : float, default=None
+        Also exclude bins where the reference lies more than this many kT above its
+        minimum (rarely visited bins are dominated by noise). ``None`` keeps all
+        bins populated in both.
+
+    Returns
+    -------
+    result : Bunch
+        ``rmse`` (kT), ``shift`` (the constant added to ``other``), ``n_bins`` (bins
+        compared) and ``mask`` (bool array of those bins).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss.analysis import profile_rmse
+    >>> profile_rmse([0.0, 1.0, np.nan], [2.0, 3.0, 1.0]).rmse
+    0.0
+    """
+    f_ref = np.asarray(getattr(reference, "free_energy", reference), dtype=float)
+    f_other = np.asarray(getattr(other, "free_energy", other), dtype=float)
+    if f_ref.shape != f_other.shape:
+        raise ValueError(
+            "reference and other must have the same bins; got free energies of shape "
+            f"{f_ref.shape} and {f_other.shape}."
+        )
+    mask = np.isfinite(f_ref) & np.isfinite(f_other)
+    if max_free_energy is not None:
+        mask &= f_ref - np.nanmin(f_ref) <= max_free_energy
+    if not mask.any():
+        raise ValueError("reference and other have no populated bin in common.")
+    diff = f_ref[mask] - f_other[mask]
+    shift = float(diff.mean())
+    return Bunch(
+        rmse=float(np.sqrt(np.mean((diff - shift) ** 2))),
+        shift=shift,
+        n_bins=int(mask.sum()),
+        mask=mask,
+    )
+
+
+def _compare_histograms(ref_counts, gen_counts, min_count):
+    """RMSE of -ln p over bins the reference populates; count bins never generated."""
+    min_count = check_int(min_count, "min_count", 1)
+    populated = ref_counts >= min_count
+    if not populated.any():
+        raise ValueError(
+            f"No bin holds min_count={min_count} reference samples; lower min_count "
+            "or use fewer bins."
+        )
+    f_ref = np.where(populated, _free_energy(ref_counts), np.nan)
+    result = profile_rmse(f_ref, _free_energy(gen_counts))
+    result.n_missing_bins = int(np.sum(populated & (gen_counts == 0)))
+    return result
+
+
+def block_average(values, *, n_blocks=5):
+    """Mean of a time series with its block standard error.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_frames,) or list of such
+        Per-frame values (e.g. from :func:`radius_of_gyration`), one array per
+        trajectory.
+    n_blocks : int, default=5
+        Number of contiguous blocks.
+
+    Returns
+    -------
+    result : Bunch
+        ``mean``, ``standard_error``, ``std`` (the spread of the values) and
+        ``block_means`` (n_blocks,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss.analysis import block_average
+    >>> block_average(np.arange(10.0)).block_means
+    array([0.5, 2.5, 4.5, 6.5, 8.5])
+    """
+    if isinstance(values, list | tuple) and all(np.ndim(v) == 1 for v in values):
+        arrays = [np.asarray(v, dtype=np.float64)[:, None] for v in values]
+    else:
+        arrays = [np.asarray(values, dtype=np.float64).reshape(-1, 1)]
+    trajs, _ = _trajectories(arrays if len(arrays) > 1 else arrays[0], "values")
+    blocks = _blocks(trajs, n_blocks)
+    means = np.array([np.concatenate(b)[:, 0].mean() for b in blocks])
+    data = np.concatenate(trajs)[:, 0]
+    return Bunch(
+        mean=float(data.mean()),
+        standard_error=float(_standard_error(means)),
+        std=float(data.std()),
+        block_means=means,
+    )

@@ -1,0 +1,70 @@
+"""Figures of sklss.plotting draw what the analysis results hold."""
+
+import matplotlib
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from sklss import analysis, plotting
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def axes():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4)
+    yield axes
+    plt.close(fig)
+
+
+def ar1(n, a, rng, n_features=1):
+    return lfilter([1.0], [1.0, -a], rng.normal(size=(n, n_features)), axis=0)
+
+
+def test_profiles_and_autocorrelations_draw_the_results(axes):
+    rng = np.random.default_rng(13)
+    x = ar1(5000, 0.9, rng, n_features=2)
+    profile = analysis.free_energy_profile(x, bins=20)
+    ax = plotting.plot_free_energy_profile(
+        profile, profile, labels=["MD", "LSS"], ax=axes[0, 0]
+    )
+    assert ax is axes[0, 0] and len(ax.lines) == 2
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), profile.free_energy)
+
+    scales = analysis.relaxation_times(x, max_lag=30)
+    ax = plotting.plot_autocorrelation(scales, labels=["MD"], dt=2.0, ax=axes[0, 1])
+    assert ax is axes[0, 1] and len(ax.lines) == 4  # C and its fit per column
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), 2.0 * scales.lags)
+    np.testing.assert_allclose(
+        ax.lines[1].get_ydata(), np.exp(-scales.lags / scales.timescales[0])
+    )
+    assert ax.lines[2].get_label() == "MD ψ2"
+
+
+def test_other_figures_draw_on_given_axes(axes):
+    rng = np.random.default_rng(14)
+    x = ar1(5000, 0.9, rng, n_features=2)
+    tica = analysis.tica_comparison(x, x[::-1], lagtime=2, bins=10)
+    out = plotting.plot_tica_comparison(tica, axes=axes[0, 2:])
+    assert out[0] is axes[0, 2] and axes[0, 2].get_title() == "MD"
+    plotting.plot_distributions(x[:, 0], [x[:10, 1], x[10:, 1]], ax=axes[1, 0])
+    assert len(axes[1, 0].patches) == 2
+    result = analysis.count_transitions(x[:, :1], [(-9, -1), (1, 9)])
+    plotting.plot_transitions(x[:, 0], result.core_trajectories, ax=axes[1, 1])
+    with pytest.raises(ValueError, match="same length"):
+        plotting.plot_transitions(x[:5, 0], result.core_trajectories)
+    angles = rng.uniform(-np.pi, np.pi, size=(500, 2))
+    surface = analysis.ramachandran_free_energy(angles)
+    plotting.plot_ramachandran(surface, title="MD", ax=axes[1, 2])
+    assert axes[1, 2].get_title() == "MD"
+
+
+def test_a_new_figure_without_axes():
+    import matplotlib.pyplot as plt
+
+    profile = analysis.free_energy_profile(np.arange(100.0)[:, None], bins=5)
+    ax = plotting.plot_free_energy_profile(profile)
+    assert ax.figure is not None
+    plt.close(ax.figure)
