@@ -1,15 +1,24 @@
-"""scikit-learn's estimator checks over sklss's meta-estimators.
+"""The estimator contract over every public sklss estimator and featuriser.
 
-Each network estimator runs the same checks in its own test module
-(test_srv.py, test_mdn.py, test_cwgan.py) with settings that keep them fast.
+The network estimators run scikit-learn's checks in their own test modules
+(test_srv.py, test_mdn.py, test_cwgan.py) with settings that keep them fast; the
+meta-estimators run them here. The featurisers take ``mdtraj.Trajectory`` objects,
+an input scikit-learn's checks cannot generate, so the same contract is checked on
+real molecular data below.
 """
 
-import warnings
+import pickle
 
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklss import FrameWise
+import sklss
+from sklss import AlignedCoordinates, DistanceFeaturizer, FrameWise, TorsionFeaturizer
 
 from .test_simulator import small_simulator
 
@@ -19,7 +28,64 @@ def _estimators():
 
 
 @parametrize_with_checks(_estimators())
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check(estimator)
+    check(estimator)
+
+
+def test_every_public_estimator_is_checked():
+    """A new public estimator must join the checks above or in its own module."""
+    estimators = {
+        name
+        for name in sklss.__all__
+        if isinstance(getattr(sklss, name), type)
+        and hasattr(getattr(sklss, name), "fit")
+    }
+    assert estimators == {
+        "SRVTransformer",  # test_srv.py
+        "MDNPropagator",  # test_mdn.py
+        "CWGANDecoder",  # test_cwgan.py
+        "LatentSpaceSimulator",  # here
+        "FrameWise",  # here
+        *FEATURIZERS,  # here, on molecular data
+    }
+
+
+FEATURIZERS = {
+    "TorsionFeaturizer": TorsionFeaturizer(),
+    "DistanceFeaturizer": DistanceFeaturizer("element != H"),
+    "AlignedCoordinates": AlignedCoordinates("element != H"),
+}
+
+
+@pytest.fixture(scope="module")
+def molecules(alanine_md):
+    return [alanine_md(50, seed=0), alanine_md(30, seed=1)]
+
+
+@pytest.mark.parametrize("name", sorted(FEATURIZERS))
+def test_featurizer_contract(name, molecules):
+    feat = FEATURIZERS[name]
+    params = feat.get_params()
+    with pytest.raises(NotFittedError):
+        clone(feat).transform(molecules[0])
+    fitted = clone(feat)
+    assert fitted.fit(molecules) is fitted  # fit returns self
+    assert feat.get_params() == params  # fit never changes the parameters
+    out = fitted.transform(molecules)
+    assert [o.shape[0] for o in out] == [50, 30]  # list in, list out
+    single = fitted.transform(molecules[1])
+    np.testing.assert_array_equal(single, out[1])
+    assert len(fitted.get_feature_names_out()) == single.shape[1]
+    # Idempotent fit, fit_transform equal to fit then transform, picklable.
+    np.testing.assert_array_equal(
+        clone(feat).fit(molecules).transform(molecules[1]), single
+    )
+    np.testing.assert_array_equal(clone(feat).fit_transform(molecules)[1], single)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.transform(molecules[1]), single)
+    # In a Pipeline, followed by a frame-wise step.
+    pipe = make_pipeline(clone(feat), FrameWise(StandardScaler())).fit(molecules)
+    assert pipe.transform(molecules[1]).shape == single.shape
+    with pytest.raises(TypeError, match="mdtraj.Trajectory"):
+        fitted.transform(np.zeros((5, 3)))

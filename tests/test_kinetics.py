@@ -2,15 +2,8 @@
 
 import numpy as np
 import pytest
-from scipy.signal import lfilter
 
 from sklss import analysis
-
-
-def ar1(n, a, rng, n_features=1):
-    """AR(1) process x[t+1] = a x[t] + noise: C(τ) = a**τ, relaxation time -1/ln a."""
-    noise = rng.normal(size=(n, n_features))
-    return lfilter([1.0], [1.0, -a], noise, axis=0)
 
 
 def markov_chain(P, n_steps, rng):
@@ -43,7 +36,7 @@ def test_autocorrelation_matches_direct_numpy():
 
 
 # ---------------------------------------------------------------- relaxation times
-def test_relaxation_times_of_ar1_process():
+def test_relaxation_times_of_ar1_process(ar1):
     rng = np.random.default_rng(4)
     exact = np.array([10.0, 3.0])
     phi = np.exp(-1 / exact)  # relaxation time -1 / ln(phi)
@@ -64,7 +57,7 @@ def test_relaxation_times_of_ar1_process():
     )
 
 
-def test_relaxation_times_block_errors_are_calibrated():
+def test_relaxation_times_block_errors_are_calibrated(ar1):
     # The block standard error must predict the spread of the estimate over
     # independent realisations of the same process.
     rng = np.random.default_rng(5)
@@ -78,7 +71,7 @@ def test_relaxation_times_block_errors_are_calibrated():
     assert abs(np.mean(estimates) - 8.0) < 3 * spread / np.sqrt(30) + 0.2
 
 
-def test_relaxation_times_lists_do_not_join_trajectories():
+def test_relaxation_times_lists_do_not_join_trajectories(ar1):
     rng = np.random.default_rng(6)
     # Two trajectories with opposite offsets: joining them would create a spurious
     # slow decay from the jump between them.
@@ -106,7 +99,7 @@ def test_fit_relaxation_times_exact_exponentials_at_strided_lags():
     assert analysis.fit_relaxation_times(noisy, lags, cutoff=1e-6)[1] > 2 * times[1]
 
 
-def test_fit_relaxation_times_of_ar1_at_multiples_of_a_lag_time():
+def test_fit_relaxation_times_of_ar1_at_multiples_of_a_lag_time(ar1):
     rng = np.random.default_rng(7)
     phi = 0.9
     x = ar1(200_000, phi, rng)
@@ -151,7 +144,7 @@ def test_fit_relaxation_times_errors(acf, lags, kwargs, exc, match):
         analysis.fit_relaxation_times(acf, lags, **kwargs)
 
 
-def test_implied_timescales_is_a_deprecated_alias():
+def test_implied_timescales_is_a_deprecated_alias(ar1):
     x = ar1(5_000, 0.8, np.random.default_rng(8))
     with pytest.warns(FutureWarning, match="renamed to relaxation_times"):
         old = analysis.implied_timescales(x, max_lag=20, n_blocks=4)

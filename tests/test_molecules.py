@@ -1,15 +1,9 @@
 """Tests of the molecular layer and of the decoder on a real molecule.
 
 Molecular data come from short MD of alanine dipeptide (ACE-ALA-NME) generated
-here with OpenMM: amber14 in vacuum, Langevin at 300 K, 4 fs steps with hydrogen
-mass repartitioning and constrained bonds to hydrogen, on the Reference platform
-(about 1e5 steps/s for 22 atoms). The starting structure is the tleap-built
-alanine dipeptide shipped with openmmtools
-(openmmtools/data/alanine-dipeptide-gbsa/alanine-dipeptide.pdb), embedded below so
-the tests need neither openmmtools nor network access.
+with OpenMM by the ``alanine_md`` fixture (see conftest.py).
 """
 
-import io
 import pickle
 
 import numpy as np
@@ -25,73 +19,13 @@ from sklss._molecules import (  # noqa: E402
     to_trajectory,
 )
 
-ALANINE_DIPEPTIDE_PDB = """\
-ATOM      1 1HH3 ACE     1       2.000   1.000  -0.000
-ATOM      2  CH3 ACE     1       2.000   2.090   0.000
-ATOM      3 2HH3 ACE     1       1.486   2.454   0.890
-ATOM      4 3HH3 ACE     1       1.486   2.454  -0.890
-ATOM      5  C   ACE     1       3.427   2.641  -0.000
-ATOM      6  O   ACE     1       4.391   1.877  -0.000
-ATOM      7  N   ALA     2       3.555   3.970  -0.000
-ATOM      8  H   ALA     2       2.733   4.556  -0.000
-ATOM      9  CA  ALA     2       4.853   4.614  -0.000
-ATOM     10  HA  ALA     2       5.408   4.316   0.890
-ATOM     11  CB  ALA     2       5.661   4.221  -1.232
-ATOM     12 1HB  ALA     2       5.123   4.521  -2.131
-ATOM     13 2HB  ALA     2       6.630   4.719  -1.206
-ATOM     14 3HB  ALA     2       5.809   3.141  -1.241
-ATOM     15  C   ALA     2       4.713   6.129   0.000
-ATOM     16  O   ALA     2       3.601   6.653   0.000
-ATOM     17  N   NME     3       5.846   6.835   0.000
-ATOM     18  H   NME     3       6.737   6.359  -0.000
-ATOM     19  CH3 NME     3       5.846   8.284   0.000
-ATOM     20 1HH3 NME     3       4.819   8.648   0.000
-ATOM     21 2HH3 NME     3       6.360   8.648   0.890
-ATOM     22 3HH3 NME     3       6.360   8.648  -0.890
-TER
-END
-"""
-
 HEAVY = "element != H"
 
 
-def run_alanine_md(n_frames, *, steps_per_frame=250, seed=0, n_equilibration=5000):
-    """Langevin MD of alanine dipeptide; frames every ``steps_per_frame * 4 fs``."""
-    openmm = pytest.importorskip("openmm")
-    from openmm import app, unit
-
-    pdb = app.PDBFile(io.StringIO(ALANINE_DIPEPTIDE_PDB))
-    system = app.ForceField("amber14-all.xml").createSystem(
-        pdb.topology,
-        nonbondedMethod=app.NoCutoff,
-        constraints=app.HBonds,
-        hydrogenMass=3 * unit.amu,
-    )
-    temperature = 300 * unit.kelvin
-    integrator = openmm.LangevinMiddleIntegrator(
-        temperature, 1 / unit.picosecond, 4 * unit.femtosecond
-    )
-    integrator.setRandomNumberSeed(seed + 1)
-    simulation = app.Simulation(
-        pdb.topology, system, integrator, openmm.Platform.getPlatformByName("Reference")
-    )
-    simulation.context.setPositions(pdb.positions)
-    simulation.minimizeEnergy()
-    simulation.context.setVelocitiesToTemperature(temperature, seed + 1)
-    simulation.step(n_equilibration)
-    xyz = np.empty((n_frames, pdb.topology.getNumAtoms(), 3), dtype=np.float32)
-    for i in range(n_frames):
-        simulation.step(steps_per_frame)
-        state = simulation.context.getState(getPositions=True)
-        xyz[i] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-    topology = md.Topology.from_openmm(pdb.topology)
-    return md.Trajectory(xyz, topology)
-
-
 @pytest.fixture(scope="module")
-def trajs():
+def trajs(alanine_md):
     """Two independent 200 ps trajectories, 1 ps per frame (~2 s)."""
-    return [run_alanine_md(200, seed=s) for s in (0, 1)]
+    return [alanine_md(200, seed=s) for s in (0, 1)]
 
 
 def _dihedral(p0, p1, p2, p3):
@@ -110,17 +44,6 @@ def _atom(top, residue, name):
         a.index for a in top.atoms if a.residue.name == residue and a.name == name
     ]
     return idx
-
-
-def _kabsch_rmsd(a, b):
-    """RMSD after optimal superposition, numpy SVD (independent of mdtraj)."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    u, s, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(u @ vt))
-    s[-1] *= d
-    e = np.sum(a**2) + np.sum(b**2) - 2 * np.sum(s)
-    return np.sqrt(max(e, 0) / len(a))
 
 
 # --- featurisation -----------------------------------------------------------------
@@ -187,7 +110,7 @@ def test_featurizers_clone_and_pickle(trajs):
 # --- aligned coordinates -----------------------------------------------------------
 
 
-def test_alignment_rmsd_equals_mdtraj(trajs):
+def test_alignment_rmsd_equals_mdtraj(trajs, kabsch_rmsd):
     t = trajs[0]
     before = t.xyz.copy()
     aligned = AlignedCoordinates(HEAVY).fit(t)
@@ -203,7 +126,7 @@ def test_alignment_rmsd_equals_mdtraj(trajs):
     np.testing.assert_allclose(
         direct, md.rmsd(sliced[:], aligned.reference_[0]), atol=2e-5
     )
-    kabsch = [_kabsch_rmsd(c, ref) for c in sliced.xyz.astype(np.float64)]
+    kabsch = [kabsch_rmsd(c, ref) for c in sliced.xyz.astype(np.float64)]
     np.testing.assert_allclose(direct, kabsch, atol=2e-5)
     # The first frame is the default reference.
     np.testing.assert_allclose(X[0], sliced.xyz[0].ravel(), atol=1e-6)
@@ -374,8 +297,8 @@ def _validate_decoder(trajs, decoder_params, n_regions):
     return bond_md, bond_dec, rows
 
 
-def _check_structures(n_frames, max_epochs):
-    trajs = [run_alanine_md(n_frames, seed=s) for s in (10, 11)]
+def _check_structures(alanine_md, n_frames, max_epochs):
+    trajs = [alanine_md(n_frames, seed=s) for s in (10, 11)]
     bond_md, bond_dec, rows = _validate_decoder(
         trajs,
         dict(
@@ -400,12 +323,12 @@ def _check_structures(n_frames, max_epochs):
         assert abs(row["rg_dec"] - row["rg_md"]) < 0.005, report
 
 
-def test_decoder_reproduces_alanine_dipeptide_structures_fast():
+def test_decoder_reproduces_alanine_dipeptide_structures_fast(alanine_md):
     # 2 x 2.5 ns of MD (~10 s) and 2000 critic updates (~10 s).
-    _check_structures(2500, max_epochs=100)
+    _check_structures(alanine_md, 2500, max_epochs=100)
 
 
 @pytest.mark.slow
-def test_decoder_reproduces_alanine_dipeptide_structures():
+def test_decoder_reproduces_alanine_dipeptide_structures(alanine_md):
     # 2 x 10 ns of MD (~40 s) and 4700 critic updates (~30 s).
-    _check_structures(10000, max_epochs=60)
+    _check_structures(alanine_md, 10000, max_epochs=60)

@@ -3,7 +3,6 @@
 import matplotlib
 import numpy as np
 import pytest
-from scipy.signal import lfilter
 
 from sklss import analysis, plotting
 
@@ -19,11 +18,7 @@ def axes():
     plt.close(fig)
 
 
-def ar1(n, a, rng, n_features=1):
-    return lfilter([1.0], [1.0, -a], rng.normal(size=(n, n_features)), axis=0)
-
-
-def test_profiles_and_autocorrelations_draw_the_results(axes):
+def test_profiles_and_autocorrelations_draw_the_results(ar1, axes):
     rng = np.random.default_rng(13)
     x = ar1(5000, 0.9, rng, n_features=2)
     profile = analysis.free_energy_profile(x, bins=20)
@@ -43,7 +38,7 @@ def test_profiles_and_autocorrelations_draw_the_results(axes):
     assert ax.lines[2].get_label() == "MD ψ2"
 
 
-def test_other_figures_draw_on_given_axes(axes):
+def test_other_figures_draw_on_given_axes(ar1, axes):
     rng = np.random.default_rng(14)
     x = ar1(5000, 0.9, rng, n_features=2)
     tica = analysis.tica_comparison(x, x[::-1], lagtime=2, bins=10)

@@ -9,7 +9,6 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
@@ -24,6 +23,11 @@ from sklss import (
     split_trajectory,
 )
 from sklss._io import load_simulator
+
+# The small fits here stop at max_epochs on purpose.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
 
 
 def _two_state_features(n_frames, seed):
@@ -57,9 +61,7 @@ def small_simulator(**kw):
 
 @pytest.fixture(scope="module")
 def fitted(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return small_simulator(lagtime=2).fit(data, y=data)
+    return small_simulator(lagtime=2).fit(data, y=data)
 
 
 def test_fit_clones_components_and_sets_lagtime(data, fitted):
@@ -104,17 +106,13 @@ def test_start_points_latent_and_features(fitted, data):
 
 
 def test_sample_timestep_in_physical_units(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim = small_simulator(lagtime=3, timestep=0.5).fit(data[:2])
+    sim = small_simulator(lagtime=3, timestep=0.5).fit(data[:2])
     res = sim.sample(3, random_state=0)
     assert res.timestep == 1.5 and res.configurations is None and sim.decoder_ is None
 
 
 def test_start_points_are_the_only_training_data_kept(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim = small_simulator(n_start_points=100).fit(data, y=data)
+    sim = small_simulator(n_start_points=100).fit(data, y=data)
     assert sim.start_points_.shape == (100, 1)
     # No array as large as the training data hides anywhere in the pickle.
     size = len(pickle.dumps(sim))
@@ -171,9 +169,7 @@ def test_grid_search_over_lagtime_and_kernels_splits_by_trajectory(data):
         {"lagtime": [1, 4], "propagator__n_kernels": [2, 3]},
         cv=KFold(n_splits=2),
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        search.fit(data)
+    search.fit(data)
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
     assert search.best_params_["lagtime"] in (1, 4)
     # Each fold trained on whole trajectories: two of the four.
@@ -184,9 +180,7 @@ def test_pipeline_with_framewise_scaler_on_lists(data):
     pipe = Pipeline(
         [("scale", FrameWise(StandardScaler())), ("lss", small_simulator(lagtime=2))]
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pipe.fit(data)
+    pipe.fit(data)
     Z = pipe.transform(data[:2])
     assert isinstance(Z, list) and Z[0].shape == (1500, 1)
     assert np.isfinite(pipe.score(data[2:]))
@@ -201,9 +195,7 @@ def test_pipeline_with_framewise_scaler_on_lists(data):
         ]
     )
     sim = small_simulator(lagtime=2).set_params(encoder=encoder)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim.fit(data[:2])
+    sim.fit(data[:2])
     assert sim.encoder_.named_steps["srv"].lagtime == 2  # lagtime reaches the step
     assert sim.transform(data[:2])[1].shape == (1500, 1)
 
@@ -220,9 +212,7 @@ def test_deeptime_tica_encoder_and_msm_on_generated_data(data):
         lagtime=2,
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim.fit(data)
+    sim.fit(data)
     assert sim.encoder_.lagtime == 2
     res = sim.sample(2000, n_trajectories=2, random_state=0)
     km = (
@@ -279,12 +269,10 @@ class _AR1Propagator(BaseEstimator):
 
 
 @pytest.fixture(scope="module")
-def ar1_data():
+def ar1_data(ar1):
     """Four unit-variance AR(1) trajectories with relaxation time 10 frames."""
     rng = np.random.default_rng(0)
-    a = np.exp(-1 / 10)
-    noise = np.sqrt(1 - a * a) * rng.normal(size=(4, 20_000, 1))
-    return list(lfilter([1.0], [1.0, -a], noise, axis=1))
+    return [ar1(20_000, np.exp(-1 / 10), rng) for _ in range(4)]
 
 
 @pytest.mark.parametrize("lagtime", [1, 4])
@@ -406,20 +394,16 @@ def test_split_trajectory_feeds_cross_validation(data):
     assert len(segments) == 3 and sum(len(s) for s in segments) == 1500
 
 
-def test_molecular_targets_convert_to_mdtraj(tmp_path):
+def test_molecular_targets_convert_to_mdtraj(alanine_md, tmp_path):
     md = pytest.importorskip("mdtraj")
-    pytest.importorskip("openmm")
     from sklss import AlignedCoordinates, TorsionFeaturizer
-    from sklss.datasets import load_alanine_dipeptide
 
-    traj = load_alanine_dipeptide(300, data_home=tmp_path)
+    traj = alanine_md(300)
     X = TorsionFeaturizer().fit_transform(traj)
     sim = small_simulator(
         lagtime=2, coordinates=AlignedCoordinates("not element H"), timestep=1.0
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim.fit(X, y=traj)
+    sim.fit(X, y=traj)
     assert sim.n_outputs_ == 3 * 10  # the 10 heavy atoms
     res = sim.sample(6, n_trajectories=2, random_state=0)
     structures = res.to_mdtraj()
@@ -465,9 +449,7 @@ def test_cross_validation_never_cuts_a_trajectory(data):
         propagator=MDNPropagator(n_kernels=2, hidden_layer_sizes=(8,), max_epochs=2),
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        GridSearchCV(sim, {"lagtime": [1, 3]}, cv=KFold(n_splits=2)).fit(trajs)
+    GridSearchCV(sim, {"lagtime": [1, 3]}, cv=KFold(n_splits=2)).fit(trajs)
     assert _RecordingScaler.seen  # the encoder was fitted in every fold
     for fold in _RecordingScaler.seen:
         # Every training set is made of whole trajectories: no pair spans folds.

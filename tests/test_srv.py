@@ -4,7 +4,6 @@ import pickle
 
 import numpy as np
 import pytest
-import scipy.signal
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -14,21 +13,11 @@ from sklss._srv import _timescales
 from sklss._vamp import reversible_covariances, reversible_eig, reversible_vamp2_score
 
 
-def _ar1(n, a, rng, mix=None):
-    """Independent AR(1) coordinates (lag-1 eigenvalues ``a``), optionally mixed."""
-    a = np.asarray(a, dtype=float)
-    noise = rng.normal(size=(n, len(a))) * np.sqrt(1 - a**2)
-    x = np.column_stack(
-        [scipy.signal.lfilter([1.0], [1.0, -ai], noise[:, i]) for i, ai in enumerate(a)]
-    )
-    return x if mix is None else x @ mix
-
-
 @pytest.fixture(scope="module")
-def linear_data():
+def linear_data(ar1):
     rng = np.random.default_rng(0)
     mix = rng.normal(size=(4, 4))
-    return _ar1(6000, [0.97, 0.85, 0.5, 0.1], rng, mix=mix) * 3.0 + 1.0
+    return ar1(6000, [0.97, 0.85, 0.5, 0.1], rng, mix=mix) * 3.0 + 1.0
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +112,12 @@ def test_timescales_of_nonpositive_eigenvalues_are_nan():
     assert np.isnan(ts[1]) and np.isnan(ts[2])
 
 
-def test_no_lagged_pair_crosses_a_trajectory_boundary():
+def test_no_lagged_pair_crosses_a_trajectory_boundary(ar1):
     # Short trajectories alternating between two distant regions: every pair across
     # a boundary would carry a jump of ~100 (the slowest "process" would then decay
     # within the lag) and change the covariances, eigenvalues and score drastically.
     rng = np.random.default_rng(1)
-    trajs = [_ar1(60, [0.9, 0.5], rng) + (50.0 if i % 2 else -50.0) for i in range(10)]
+    trajs = [ar1(60, [0.9, 0.5], rng) + (50.0 if i % 2 else -50.0) for i in range(10)]
     lag = 5
     srv = SRVTransformer(
         lagtime=lag, hidden_layer_sizes=(), max_epochs=20, random_state=0

@@ -14,16 +14,6 @@ from sklss._vamp import (
 )
 
 
-def _ar1(n, a, rng, mix=None):
-    """A multivariate AR(1) process x_{t+1} = diag(a) x_t + noise, optionally mixed."""
-    a = np.asarray(a, dtype=float)
-    noise = rng.normal(size=(n, len(a))) * np.sqrt(1 - a**2)
-    x = np.column_stack(
-        [scipy.signal.lfilter([1.0], [1.0, -ai], noise[:, i]) for i, ai in enumerate(a)]
-    )
-    return x if mix is None else x @ mix
-
-
 def _reference_score(Z0, Z1):
     """Reversible VAMP-2 written out independently: explicit sums and scipy eigvalsh."""
     n = len(Z0)
@@ -39,10 +29,10 @@ def _reference_score(Z0, Z1):
     return 1.0 + np.sum(lam**2), np.sort(lam)[::-1]
 
 
-def test_score_and_loss_match_independent_reference():
+def test_score_and_loss_match_independent_reference(ar1):
     rng = np.random.default_rng(0)
     mix = rng.normal(size=(3, 3))
-    X = _ar1(5000, [0.9, 0.6, 0.1], rng, mix=mix) + 3.0
+    X = ar1(5000, [0.9, 0.6, 0.1], rng, mix=mix) + 3.0
     Z0, Z1 = X[:-2], X[2:]
     expected, lam = _reference_score(Z0, Z1)
     assert reversible_vamp2_score(Z0, Z1, epsilon=0) == pytest.approx(expected, 1e-10)
@@ -58,29 +48,29 @@ def test_score_and_loss_match_independent_reference():
     np.testing.assert_allclose(eigenvalues, lam, rtol=1e-10)
 
 
-def test_score_of_ar1_process_is_analytical():
+def test_score_of_ar1_process_is_analytical(ar1):
     # For independent AR(1) coordinates with coefficients a_i, the lag-tau
     # eigenvalues are a_i**tau, so the score is 1 + sum a_i**(2 tau).
     rng = np.random.default_rng(1)
     a = np.array([0.95, 0.7])
-    X = _ar1(200_000, a, rng)
+    X = ar1(200_000, a, rng)
     tau = 3
     score = reversible_vamp2_score(X[:-tau], X[tau:])
     assert score == pytest.approx(1 + np.sum(a ** (2 * tau)), abs=0.01)
 
 
-def test_score_is_invariant_to_linear_reparametrisation():
+def test_score_is_invariant_to_linear_reparametrisation(ar1):
     rng = np.random.default_rng(2)
-    X = _ar1(3000, [0.9, 0.5], rng)
+    X = ar1(3000, [0.9, 0.5], rng)
     A = np.array([[2.0, 1.0], [-0.5, 3.0]])
     s1 = reversible_vamp2_score(X[:-1], X[1:], epsilon=0)
     s2 = reversible_vamp2_score(X[:-1] @ A + 7, X[1:] @ A + 7, epsilon=0)
     assert s1 == pytest.approx(s2, rel=1e-10)
 
 
-def test_epsilon_regularises_rank_deficient_basis():
+def test_epsilon_regularises_rank_deficient_basis(ar1):
     rng = np.random.default_rng(3)
-    x = _ar1(2000, [0.8], rng)
+    x = ar1(2000, [0.8], rng)
     Z = np.hstack([x, 2 * x])  # two identical directions: C0 is singular
     score = reversible_vamp2_score(Z[:-1], Z[1:], epsilon=1e-6)
     assert np.isfinite(score)
@@ -89,9 +79,9 @@ def test_epsilon_regularises_rank_deficient_basis():
     assert np.isfinite(loss.item())
 
 
-def test_reversible_eig_normalisation_and_order():
+def test_reversible_eig_normalisation_and_order(ar1):
     rng = np.random.default_rng(4)
-    X = _ar1(4000, [0.3, 0.9, 0.6], rng, mix=rng.normal(size=(3, 3)))
+    X = ar1(4000, [0.3, 0.9, 0.6], rng, mix=rng.normal(size=(3, 3)))
     _, C0, C1 = reversible_covariances(X[:-1], X[1:])
     lam, V = reversible_eig(C0, C1, epsilon=0)
     assert np.all(np.diff(lam) <= 0)
