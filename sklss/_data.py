@@ -1,4 +1,4 @@
-"""The data model shared by every sklss estimator (see DESIGN.md, "Data model").
+"""The data model shared by every sklss estimator.
 
 A *trajectory* is a 2-D array ``(n_frames, n_features)`` of equally spaced frames.
 Every estimator accepts one trajectory or a list/tuple of trajectories; outputs mirror
