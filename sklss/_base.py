@@ -44,9 +44,26 @@ from ._torch import (
 )
 from ._training import Callback, EpochEndCallback, train
 
-__all__ = ["AffineScaler", "BaseNetwork", "FitData", "TrainingPlan"]
+__all__ = [
+    "AffineScaler",
+    "BaseNetwork",
+    "FitData",
+    "TrainingPlan",
+    "store_init_params",
+]
 
 _SCHEDULES = ("constant", "linear")
+
+
+def store_init_params(estimator, arguments):
+    """Store every argument of ``__init__`` unchanged under its own name.
+
+    Call it as ``store_init_params(self, locals())`` as the only statement of an
+    estimator's ``__init__``, which scikit-learn requires to do nothing else.
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
 
 
 class AffineScaler(torch.nn.Module):

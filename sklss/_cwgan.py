@@ -9,7 +9,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _deprecate_positional_args, check_is_fitted
 
-from ._base import AffineScaler, BaseNetwork, TrainingPlan
+from ._base import AffineScaler, BaseNetwork, TrainingPlan, store_init_params
 from ._data import check_trajectories
 from ._torch import as_tensor, make_mlp, seed_from_random_state, torch_generator
 from ._training import Callback
@@ -285,23 +285,7 @@ class CWGANDecoder(BaseNetwork):
         device="cpu",
         verbose=False,
     ):
-        self.noise_dim = noise_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.n_critic = n_critic
-        self.gradient_penalty = gradient_penalty
-        self.penalty = penalty
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.ema_decay = ema_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+        store_init_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, Z, y):

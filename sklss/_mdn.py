@@ -9,7 +9,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _deprecate_positional_args, check_is_fitted
 
-from ._base import AffineScaler, BaseNetwork, TrainingPlan
+from ._base import AffineScaler, BaseNetwork, TrainingPlan, store_init_params
 from ._data import check_int, check_trajectories, lagged_pairs, mirror
 from ._torch import (
     NUMPY_ACTIVATIONS,
@@ -203,22 +203,7 @@ class MDNPropagator(BaseNetwork):
         device="cpu",
         verbose=False,
     ):
-        self.lagtime = lagtime
-        self.n_kernels = n_kernels
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+        store_init_params(self, locals())
 
     # ------------------------------------------------------------------ fitting
 
@@ -678,11 +663,7 @@ class MDNPropagator(BaseNetwork):
             frames = np.empty((T, n_traj, d), dtype=np.float32)
             x = state
             for t in range(T):
-                h = x
-                for (W, b, act), buf in zip(params, buffers, strict=True):
-                    np.matmul(h, W, out=buf)
-                    buf += b
-                    h = buf if act is None else act(buf)
+                h = _numpy_forward(x, params, buffers)
                 logits = h[:, :K]
                 p = np.exp(logits - logits.max(axis=1, keepdims=True))
                 cdf = np.cumsum(p, axis=1, out=p)
@@ -716,11 +697,7 @@ class MDNPropagator(BaseNetwork):
             frames = np.empty((T, 1, d), dtype=np.float32)
             x = state.reshape(d)
             for t in range(T):
-                h = x
-                for (W, b, act), buf in zip(params, buffers, strict=True):
-                    np.dot(h, W, out=buf)
-                    buf += b
-                    h = buf if act is None else act(buf)
+                h = _numpy_forward(x, params, buffers)
                 np.add(logits, gumbel[t], out=scores)
                 c = K + int(scores.argmax()) * d
                 mean, sigma = _kernel_parameters(
@@ -762,6 +739,16 @@ def _log_prob(network, n_kernels, W0, W1):
     z = (W1[:, None, :] - mu) / sigma
     log_kernel = -0.5 * (z * z + _LOG_2PI) - torch.log(sigma)
     return torch.logsumexp(log_alpha + log_kernel.sum(dim=2), dim=1)
+
+
+def _numpy_forward(x, params, buffers):
+    """The network on numpy, layer by layer into preallocated ``buffers``."""
+    h = x
+    for (W, b, act), buf in zip(params, buffers, strict=True):
+        np.matmul(h, W, out=buf)
+        buf += b
+        h = buf if act is None else act(buf)
+    return h
 
 
 def _chunked_log_prob(network, n_kernels, W0, W1, chunk=65536):

@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import store_init_params
 from ._data import check_int, check_trajectories
 from ._framewise import FrameWise
 from ._torch import TorchEstimatorMixin
@@ -134,10 +135,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         other transformer on all frames concatenated (right for frame-wise ones
         such as PCA; wrap them in :class:`FrameWise` inside pipelines).
     propagator : estimator or None, default=None
-        An estimator with ``fit(Z)`` and ``sample(start, n_steps, random_state)``:
+        An estimator with ``fit(Z)`` and ``sample(start, n_steps, *, random_state)``:
         :class:`MDNPropagator` when None.
     decoder : estimator or None, default=None
-        An estimator with ``fit(Z, y)`` and ``sample(Z, random_state)``:
+        An estimator with ``fit(Z, y)`` and ``sample(Z, *, random_state)``:
         :class:`CWGANDecoder` when None. Only fitted when ``y`` is given.
     lagtime : int or None, default=None
         When set, the lag time (frames) of both the encoder and the propagator,
@@ -230,15 +231,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         score_horizon=None,
         random_state=None,
     ):
-        self.encoder = encoder
-        self.propagator = propagator
-        self.decoder = decoder
-        self.lagtime = lagtime
-        self.coordinates = coordinates
-        self.timestep = timestep
-        self.n_start_points = n_start_points
-        self.score_horizon = score_horizon
-        self.random_state = random_state
+        store_init_params(self, locals())
 
     # -- parameters ------------------------------------------------------------------
 
@@ -282,10 +275,12 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
 
     # -- fitting ---------------------------------------------------------------------
 
-    def _encode(self, trajs):
-        return [np.asarray(self.encoder_.transform(t)) for t in trajs]
+    def _encode(self, trajs, encoder=None):
+        encoder = self.encoder_ if encoder is None else encoder
+        return [np.asarray(encoder.transform(t)) for t in trajs]
 
     def _check_targets(self, y, trajs):
+        """``(targets, fitted coordinates transformer or None)``."""
         try:
             import mdtraj
         except ImportError:  # pragma: no cover - mdtraj is a dependency
@@ -304,10 +299,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
             coords = (
                 AlignedCoordinates() if self.coordinates is None else self.coordinates
             )
-            self.coordinates_ = clone(coords)
-            y = self.coordinates_.fit_transform(y)
+            coordinates = clone(coords)
+            y = coordinates.fit_transform(y)
         else:
-            self.coordinates_ = None
+            coordinates = None
             several = isinstance(y, (list, tuple)) and any(
                 getattr(t, "ndim", None) == 2 for t in y
             )
@@ -326,7 +321,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
                 "y must have the same number of frames as X in every trajectory; got "
                 f"frame counts {trajs.lengths} for X and {ys.lengths} for y."
             )
-        return ys
+        return ys, coordinates
 
     def fit(self, X, y=None):
         """Fit encoder, propagator and (when ``y`` is given) decoder.
@@ -346,45 +341,53 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         -------
         self : LatentSpaceSimulator
         """
+        # Every fitted attribute is assigned at the end: a fit that fails leaves
+        # the simulator as it was.
         self._validate_params()
-        trajs = check_trajectories(self, X, reset=True)
-        ys = None if y is None else self._check_targets(y, trajs)
-        if y is None:
-            self.coordinates_ = None
+        trajs = check_trajectories(None, X, reset=True, n_features_attr=None)
+        ys, coordinates = (None, None) if y is None else self._check_targets(y, trajs)
         seeds = check_random_state(self.random_state)
-        self.encoder_ = self._component("encoder", seeds)
-        self.propagator_ = self._component("propagator", seeds)
-        if _takes_lists(self.encoder_):
-            self.encoder_.fit(list(trajs))
+        encoder = self._component("encoder", seeds)
+        propagator = self._component("propagator", seeds)
+        if _takes_lists(encoder):
+            encoder.fit(list(trajs))
         else:
-            self.encoder_.fit(trajs.concatenate())
-        Z = self._encode(trajs)
-        self.n_components_ = Z[0].shape[1]
-        self.propagator_.fit(Z)
-        self.lagtime_ = int(self.propagator_.get_params().get("lagtime", 1))
+            encoder.fit(trajs.concatenate())
+        Z = self._encode(trajs, encoder)
+        propagator.fit(Z)
+        decoder = None
         if ys is not None:
-            self.decoder_ = self._component("decoder", seeds)
-            self.decoder_.fit(Z, list(ys))
-            self.n_outputs_ = ys[0].shape[1]
-        else:
-            self.decoder_ = None
-            self.n_outputs_ = None
+            decoder = self._component("decoder", seeds)
+            decoder.fit(Z, list(ys))
         allZ = np.concatenate(Z).astype(np.float32)
         keep = min(self.n_start_points, len(allZ))
         idx = np.sort(seeds.choice(len(allZ), size=keep, replace=False))
+
+        self.encoder_, self.propagator_, self.decoder_ = encoder, propagator, decoder
+        self.coordinates_ = coordinates
+        self.n_features_in_ = trajs.n_features
+        if trajs.feature_names is not None:
+            self.feature_names_in_ = trajs.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.n_components_ = Z[0].shape[1]
+        self.n_outputs_ = None if ys is None else ys[0].shape[1]
+        self.lagtime_ = int(propagator.get_params().get("lagtime", 1))
         self.start_points_ = allZ[idx]
         return self
 
     def transform(self, X):
-        """Encode features into the latent space (the encoder's ``transform``).
+        """Latent coordinates of the frames of ``X``, from the fitted encoder.
 
         Parameters
         ----------
         X : ndarray of shape (n_frames, n_features) or list of such
+            Features, as given to ``fit``.
 
         Returns
         -------
-        ndarray of shape (n_frames, n_components) or list of such
+        Z : ndarray of shape (n_frames, n_components) or list of such
+            Mirrors ``X``.
         """
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)

@@ -12,7 +12,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AffineScaler, BaseNetwork, TrainingPlan
+from ._base import AffineScaler, BaseNetwork, TrainingPlan, store_init_params
 from ._data import check_trajectories, lagged_pairs, mirror
 from ._torch import as_tensor, make_mlp
 from ._training import train_validation_split
@@ -206,24 +206,7 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         device="cpu",
         verbose=False,
     ):
-        self.lagtime = lagtime
-        self.n_components = n_components
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.batch_norm = batch_norm
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.epsilon = epsilon
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+        store_init_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

@@ -43,8 +43,9 @@ def reversible_covariances(Z0, Z1):
 
     Parameters
     ----------
-    Z0, Z1 : ndarray of shape (n_pairs, n_components)
-        Basis functions evaluated at ``x_t`` and at ``x_{t+lagtime}``.
+    Z0, Z1 : ndarray or torch.Tensor of shape (n_pairs, n_components)
+        Basis functions evaluated at ``x_t`` and at ``x_{t+lagtime}``. Tensors stay
+        tensors (differentiable, on their device), in float64.
 
     Returns
     -------
@@ -55,14 +56,17 @@ def reversible_covariances(Z0, Z1):
     C1 : ndarray of shape (n_components, n_components)
         ``(C01 + C10) / 2`` of the mean-free data.
     """
-    Z0 = np.asarray(Z0, dtype=np.float64)
-    Z1 = np.asarray(Z1, dtype=np.float64)
+    if isinstance(Z0, torch.Tensor):
+        Z0, Z1 = Z0.to(torch.float64), Z1.to(torch.float64)
+    else:
+        Z0 = np.asarray(Z0, dtype=np.float64)
+        Z1 = np.asarray(Z1, dtype=np.float64)
     if Z0.shape != Z1.shape or Z0.ndim != 2:
         raise ValueError(
             "Z0 and Z1 must be 2-D arrays of the same shape (n_pairs, n_components); "
             f"got {Z0.shape} and {Z1.shape}."
         )
-    n = len(Z0)
+    n = Z0.shape[0]
     mean = (Z0.sum(axis=0) + Z1.sum(axis=0)) / (2 * n)
     Z0 = Z0 - mean
     Z1 = Z1 - mean
@@ -161,15 +165,7 @@ def reversible_vamp2_loss(Z0, Z1, epsilon=1e-6):
     torch.Tensor
         Scalar ``-(1 + ||L^{-1} C1 L^{-T}||_F^2)`` with ``L L^T = C0 + epsilon I``.
     """
-    Z0 = Z0.to(torch.float64)
-    Z1 = Z1.to(torch.float64)
-    n = Z0.shape[0]
-    mean = (Z0.sum(dim=0) + Z1.sum(dim=0)) / (2 * n)
-    Z0 = Z0 - mean
-    Z1 = Z1 - mean
-    C0 = (Z0.T @ Z0 + Z1.T @ Z1) / (2 * n)
-    C01 = Z0.T @ Z1 / n
-    C1 = (C01 + C01.T) / 2
+    _, C0, C1 = reversible_covariances(Z0, Z1)
     eye = torch.eye(C0.shape[0], dtype=C0.dtype, device=C0.device)
     L = torch.linalg.cholesky(C0 + epsilon * eye)
     # K = L^{-1} C1 L^{-T}: similar to C0^{-1} C1, so its Frobenius norm is the sum of

@@ -454,3 +454,18 @@ def test_cross_validation_never_cuts_a_trajectory(data):
     for fold in _RecordingScaler.seen:
         # Every training set is made of whole trajectories: no pair spans folds.
         assert set(fold) <= set(lengths) and len(fold) in (2, 4)
+
+
+def test_failed_fit_leaves_the_simulator_as_it_was(data, fitted):
+    with pytest.raises(ValueError, match="same number of frames"):
+        clone(fitted).fit(data, y=[d[:-1] for d in data])
+    unfitted = small_simulator(lagtime=2)
+    with pytest.raises(ValueError, match="same number of frames"):
+        unfitted.fit(data, y=[d[:-1] for d in data])
+    assert not hasattr(unfitted, "n_features_in_")
+    refit = pickle.loads(pickle.dumps(fitted))
+    state = dict(vars(refit))
+    with pytest.raises(ValueError):
+        refit.fit([d[:2] for d in data])  # too short for any lagged pair
+    assert vars(refit).keys() == state.keys()
+    assert all(vars(refit)[k] is v for k, v in state.items())
