@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from sklss import (
     AlignedCoordinates,
@@ -53,7 +54,7 @@ def main(argv=None):
         random_state=0,
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short fits
         sim.fit(X, y=traj)
     sim.sample(10, n_trajectories=args.n_trajectories, random_state=0)  # warm-up
     start = time.perf_counter()

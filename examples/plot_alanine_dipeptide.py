@@ -27,28 +27,34 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mdtraj as md  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.pipeline import make_union  # noqa: E402
 
 from sklss import (  # noqa: E402
     AlignedCoordinates,
     CWGANDecoder,
+    DistanceFeaturizer,
     LatentSpaceSimulator,
     MDNPropagator,
     SRVTransformer,
+    TorsionFeaturizer,
 )
 from sklss import analysis as A  # noqa: E402
-from sklss._demo import _SIZES, _featurizer, _select_dimension, _select_lagtime  # noqa: E402
+from sklss import plotting as P  # noqa: E402
 from sklss.datasets import load_alanine_dipeptide  # noqa: E402
-
-settings = _SIZES["full"]
+from sklss.model_selection import select_dimension, select_lagtime  # noqa: E402
 
 # %%
 # Data and features
 # -----------------
+# Heavy atoms only, so that the MD and the decoded structures (which have no
+# hydrogens) get identical features.
 traj = load_alanine_dipeptide(verbose=True)
 heavy = traj.atom_slice(traj.topology.select("element != H"))
-featurizer = _featurizer().fit(heavy)
+featurizer = make_union(
+    TorsionFeaturizer(angles=("phi", "psi")), DistanceFeaturizer("all")
+).fit(heavy)
 X = np.asarray(featurizer.transform(heavy), dtype=np.float32)
 print(f"{traj.n_frames} frames (1 ps apart), {X.shape[1]} features")
 
@@ -58,13 +64,22 @@ print(f"{traj.n_frames} frames (1 ps apart), {X.shape[1]} features")
 # SRV time scales at several lags: the slowest process (the α ↔ β transition of
 # the ψ torsion, about 20 ps) is converged from the shortest lags on; the next
 # processes (about 1 ps, e.g. the β ↔ PII motion of φ) have decayed within a few
-# ps. The latent space holds the slow process, which the propagator must
-# reproduce, and the slowest fast coordinate, which tells the decoder which
-# substate of a basin a frame is in (decoding MD latent positions with a 1-D
-# latent space gave a Ramachandran RMSE of 0.7 kT, with 2-D 0.5 kT).
-lagtime, scan, chosen = _select_lagtime(X, settings, seed=0, log=print)
-n_components, n_slow = _select_dimension(
-    chosen["eigenvalues"], settings["structural_components"]
+# ps. :func:`~sklss.model_selection.select_lagtime` takes the smallest lag at
+# which the slowest time scale has converged, is resolved in two steps and the
+# next one has decayed within a step. The latent space holds the slow process,
+# which the propagator must reproduce, and the slowest fast coordinate, which
+# tells the decoder which substate of a basin a frame is in (decoding MD latent
+# positions with a 1-D latent space gave a Ramachandran RMSE of 0.7 kT, with 2-D
+# 0.5 kT).
+scan_srv = SRVTransformer(n_components=4, max_epochs=30, random_state=0)
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short scans
+    selection = select_lagtime(X, [1, 2, 5, 10, 20], estimator=scan_srv)
+lagtime = selection.lagtime
+for lag, timescales in zip(selection.lagtimes, selection.timescales, strict=True):
+    print(f"lag {lag:2d} ps: SRV time scales {np.round(timescales, 1)} ps")
+n_components, n_slow = select_dimension(
+    selection.estimator.eigenvalues_, n_structural=1
 )
 print(
     f"lag time {lagtime} ps, {n_slow} slow process(es), latent dimension {n_components}"
@@ -74,16 +89,28 @@ print(
 # Fit the latent space simulator
 # -------------------------------
 sim = LatentSpaceSimulator(
-    encoder=SRVTransformer(n_components=n_components, **settings["srv"]),
-    propagator=MDNPropagator(**settings["mdn"]),
-    decoder=CWGANDecoder(**settings["decoder"]),
+    encoder=SRVTransformer(n_components=n_components, max_epochs=100),
+    propagator=MDNPropagator(
+        n_kernels=8,
+        hidden_layer_sizes=(100, 100),
+        max_epochs=200,
+        batch_size=256,
+        n_iter_no_change=15,
+    ),
+    decoder=CWGANDecoder(
+        noise_dim=50,
+        hidden_layer_sizes=(200, 200, 200),
+        max_epochs=100,
+        batch_size=256,
+        learning_rate_init=1e-4,
+    ),
     lagtime=lagtime,
     coordinates=AlignedCoordinates("element != H"),
     timestep=1.0,
     random_state=0,
 )
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # fixed budgets
     sim.fit(X, y=traj)
 
 # %%
@@ -106,26 +133,26 @@ md_heavy = sim.coordinates_.inverse_transform(sim.coordinates_.transform(traj))
 rama = A.compare_ramachandran(md_heavy, generated)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
 vmax = float(np.nanmax(rama.reference.free_energy))
-A.plot_ramachandran(rama.reference, title="MD", vmax=vmax, ax=axes[0])
-A.plot_ramachandran(rama.generated, title="LSS", vmax=vmax, ax=axes[1])
+P.plot_ramachandran(rama.reference, title="MD", vmax=vmax, ax=axes[0])
+P.plot_ramachandran(rama.generated, title="LSS", vmax=vmax, ax=axes[1])
 print(f"Ramachandran RMSE {rama.rmse:.2f} kT over {rama.n_bins} populated bins")
 
 # %%
 # Time scales and bond lengths
 # ----------------------------
+# Relaxation times of the latent coordinates, MD taken every ``lagtime`` frames so
+# that both series have the propagator's spacing.
 Z_md = sim.transform(X)[::lagtime]
-ts_md = A.implied_timescales(Z_md, max_lag=50)
-ts_lss = A.implied_timescales(list(result.latent), max_lag=50)
+ts_md = A.relaxation_times(Z_md, max_lag=50)
+ts_lss = A.relaxation_times(list(result.latent), max_lag=50)
 for i in range(n_slow):
     print(
         f"psi{i + 1}: MD {ts_md.timescales[i] * lagtime:.1f} ± "
         f"{ts_md.standard_error[i] * lagtime:.1f} ps, "
         f"LSS {ts_lss.timescales[i] * lagtime:.1f} ps"
     )
-pairs = np.array([[b[0].index, b[1].index] for b in md_heavy.topology.bonds])
-mean_md = md.compute_distances(md_heavy, pairs).mean(0)
-mean_lss = np.concatenate([md.compute_distances(t, pairs) for t in generated]).mean(0)
-print(f"largest bond-length error {np.max(np.abs(mean_lss / mean_md - 1)):.2%}")
+bonds = A.compare_bond_lengths(md_heavy, generated)
+print(f"largest bond-length error {bonds.max_relative_error:.2%}")
 
 if __name__ == "__main__":
     fig.savefig("plot_alanine_dipeptide.png", dpi=100)

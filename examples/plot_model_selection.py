@@ -26,11 +26,11 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 from deeptime.decomposition import TICA
-from deeptime.markov import TransitionCountEstimator
-from deeptime.markov.msm import MaximumLikelihoodMSM
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklss import LatentSpaceSimulator, MDNPropagator
+from sklss.analysis import msm_timescales
 from sklss.datasets import make_metastable_hmm
 
 X = make_metastable_hmm(n_frames=20_000, n_trajectories=6, random_state=0)
@@ -41,16 +41,17 @@ kernels = [4, 8]
 # Implied-time-scale convergence (deeptime MSMs)
 # ----------------------------------------------
 # The usual analysis: project on the slowest TICA coordinate, discretise it finely
-# and estimate a Markov state model at each lag time.
+# and estimate a Markov state model at each lag time
+# (:func:`sklss.analysis.msm_timescales`).
 psi = TICA(lagtime=10, dim=1).fit(X).fetch_model()
+psi_trajs = [psi.transform(x) for x in X]
 edges = np.linspace(-2.5, 2.5, 21)
-dtrajs = [np.digitize(psi.transform(x)[:, 0], edges) for x in X]
-its = []
-for lag in lagtimes:
-    counts = TransitionCountEstimator(lag, "sliding").fit(dtrajs).fetch_model()
-    msm = MaximumLikelihoodMSM().fit(counts).fetch_model()
-    its.append(msm.timescales(1)[0])
-its = np.array(its)
+its = np.array(
+    [
+        msm_timescales(psi_trajs, edges, lagtime=lag, n_timescales=1)[0]
+        for lag in lagtimes
+    ]
+)
 # Converged: from the lag on where each further doubling of the lag changes the
 # estimate by less than 10%.
 change = its[1:] / its[:-1] - 1.0
@@ -83,7 +84,7 @@ search = GridSearchCV(
 )
 start = time.perf_counter()
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     search.fit(X)
 print(f"grid search: {time.perf_counter() - start:.0f} s")
 print("best:", search.best_params_, f"score {search.best_score_:.3f}")

@@ -24,7 +24,7 @@ def _demo(args):
     )
     passed = report.get("passed")
     if passed is not None:
-        print("checks (issue 6):")
+        print("validation checks:")
         for name, ok in passed.items():
             if name != "all":
                 print(f"  {name:<18s} {'pass' if ok else 'FAIL'}")

@@ -7,7 +7,11 @@ import pytest
 
 pytest.importorskip("openmm")
 
-from sklss.datasets import _alanine, load_alanine_dipeptide  # noqa: E402
+from sklss.datasets import (  # noqa: E402
+    _alanine,
+    load_alanine_dipeptide,
+    measure_md_speed,
+)
 
 
 @pytest.fixture
@@ -127,8 +131,8 @@ def test_failed_generation_leaves_no_complete_looking_file(
     monkeypatch.setattr(_alanine, "_positions_nm", crash_midway)
     with pytest.raises(KeyboardInterrupt):
         load_alanine_dipeptide(10, data_home=tmp_path)
-    assert not list(tmp_path.rglob("*.npz"))
-    assert not list(tmp_path.rglob("*.tmp"))
+    # Neither the data file nor its temporary (".<name>.<random>.part.npz") is left.
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
 def test_crash_while_writing_removes_temporary_file(
@@ -150,8 +154,9 @@ def test_leftover_temporary_file_is_not_taken_as_data(
 ):
     path = _alanine._cache_path(tmp_path, 6, 0)
     path.parent.mkdir(parents=True)
-    # What a killed process leaves behind: a temporary file, never the final name.
-    (path.parent / f".{path.stem}.abc.tmp").write_bytes(b"partial")
+    # What a killed process leaves behind: the writer's temporary file (hidden,
+    # ".part" before the suffix), never the final name.
+    (path.parent / f".{path.stem}.k1ll3d.part{path.suffix}").write_bytes(b"PK\x03")
     traj = load_alanine_dipeptide(6, data_home=tmp_path)
     assert len(count_simulations) == 1 and traj.n_frames == 6
 
@@ -176,8 +181,8 @@ def test_bad_arguments(tmp_path, kwargs, error, match):
 
 
 def test_measure_md_speed():
-    speed = _alanine.measure_md_speed(200)
+    speed = measure_md_speed(200)
     assert speed["steps_per_second"] > 0
     assert speed["ns_per_day"] == pytest.approx(speed["steps_per_second"] * 0.1728)
     with pytest.raises(ValueError, match="n_steps"):
-        _alanine.measure_md_speed(0)
+        measure_md_speed(0)

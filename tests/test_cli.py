@@ -7,6 +7,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sklss._cli import main
 from sklss._io import atomic_path
@@ -18,7 +19,7 @@ from .test_simulator import _two_state_features, small_simulator
 def model_path(tmp_path_factory):
     data = [_two_state_features(800, s) for s in range(2)]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         sim = small_simulator(lagtime=2).fit(data, y=data)
     path = tmp_path_factory.mktemp("model") / "sim.joblib"
     joblib.dump(sim, path)
@@ -117,7 +118,7 @@ def test_simulate_writes_structures_for_molecular_models(tmp_path, capsys):
     X = TorsionFeaturizer().fit_transform(traj)
     sim = small_simulator(lagtime=2, coordinates=AlignedCoordinates("not element H"))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         sim.fit(X, y=traj)
     model = tmp_path / "ala.joblib"
     joblib.dump(sim, model)

@@ -1,40 +1,38 @@
 """The four-well system (paper §3.1): dataset helpers and the MDN validation."""
 
-import warnings
-
 import numpy as np
 import pytest
 from deeptime.markov import TransitionCountEstimator
 from deeptime.markov.msm import MaximumLikelihoodMSM
 from scipy import integrate
-from sklearn.exceptions import ConvergenceWarning
 
 from sklss import MDNPropagator
-from sklss.datasets import four_well_potential, make_four_well
-from sklss.datasets._four_well import (
+from sklss.datasets import (
+    compare_four_well,
+    four_well_bin_probabilities,
     four_well_boltzmann_density,
+    four_well_potential,
     four_well_transition_matrix,
+    make_four_well,
 )
 
 
 def boltzmann_bin_probabilities(edges):
-    """Exact probability of each bin by quadrature of exp(-V) (independent of sklss)."""
+    """Exact bin probabilities by adaptive quadrature of exp(-V), end bins extended
+    to +-2 (the density beyond is below 1e-100); independent of sklss."""
     Z = integrate.quad(lambda x: np.exp(-four_well_potential(x)), -2, 2, limit=200)[0]
+    limits = np.array(edges, dtype=float)
+    limits[0], limits[-1] = -2.0, 2.0
     return np.array(
         [
             integrate.quad(lambda x: np.exp(-four_well_potential(x)), a, b)[0] / Z
-            for a, b in zip(edges[:-1], edges[1:], strict=True)
+            for a, b in zip(limits[:-1], limits[1:], strict=True)
         ]
     )
 
 
-def total_variation(x, edges, reference):
-    counts, _ = np.histogram(np.clip(x, edges[0], edges[-1]), edges)
-    return 0.5 * np.abs(counts / counts.sum() - reference).sum()
-
-
-def msm_timescales(trajs, edges, k=2):
-    """Implied time scales (in frames) of a reversible MSM at lag 1 frame (deeptime)."""
+def reference_msm_timescales(trajs, edges, k):
+    """deeptime MSM implied time scales at lag 1 frame (the test's own copy)."""
     dtrajs = [
         np.clip(np.digitize(t[:, 0], edges) - 1, 0, len(edges) - 2) for t in trajs
     ]
@@ -58,6 +56,17 @@ def test_potential_values():
     assert four_well_boltzmann_density(np.linspace(-1, 1, 7)).shape == (7,)
     val = integrate.quad(four_well_boltzmann_density, -2, 2, limit=200)[0]
     assert val == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "edges", [np.linspace(-1, 1, 61), np.linspace(-1.2, 1.2, 7), [-0.3, 0.0, 0.7]]
+)
+def test_bin_probabilities_match_quadrature(edges):
+    p = four_well_bin_probabilities(edges)
+    np.testing.assert_allclose(p, boltzmann_bin_probabilities(edges), atol=1e-7)
+    assert p.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="edges"):
+        four_well_bin_probabilities([0.5, 0.1])
 
 
 def test_analytical_transition_matrix():
@@ -90,7 +99,40 @@ def test_make_four_well_shape_reproducibility_and_bad_input():
 def test_brownian_dynamics_samples_the_boltzmann_density():
     X = make_four_well(2_000_000, stride=10, random_state=1)
     edges = np.linspace(-1, 1, 61)
-    assert total_variation(X[:, 0], edges, boltzmann_bin_probabilities(edges)) < 0.04
+    counts, _ = np.histogram(np.clip(X[:, 0], -1, 1), edges)
+    exact = boltzmann_bin_probabilities(edges)
+    assert 0.5 * np.abs(counts / counts.sum() - exact).sum() < 0.04
+
+
+def test_compare_four_well_against_independent_computations():
+    bd = make_four_well(500_000, stride=100, random_state=3)
+    stack = np.stack(
+        [make_four_well(100_000, stride=100, random_state=s) for s in (4, 5)]
+    )
+    edges = np.linspace(-1, 1, 41)
+    msm_edges = np.linspace(-1.3, 1.3, 101)
+    result = compare_four_well(bd, stack, edges=edges, n_timescales=2)
+
+    exact = boltzmann_bin_probabilities(edges)
+    np.testing.assert_allclose(result.exact, exact, atol=1e-7)
+    gen = stack[..., 0].ravel()
+    q, _ = np.histogram(np.clip(gen, -1, 1), edges)
+    q = q / q.sum()
+    np.testing.assert_allclose(result.generated_probabilities, q)
+    assert result.tv_generated_vs_exact == pytest.approx(0.5 * np.abs(q - exact).sum())
+    p, _ = np.histogram(np.clip(bd[:, 0], -1, 1), edges)
+    p = p / p.sum()
+    assert result.tv_reference_vs_exact == pytest.approx(0.5 * np.abs(p - exact).sum())
+    assert result.tv_generated_vs_reference == pytest.approx(0.5 * np.abs(p - q).sum())
+    np.testing.assert_allclose(
+        result.timescales_reference, reference_msm_timescales([bd], msm_edges, 2)
+    )
+    # A stack is several trajectories: no transition is counted between them.
+    np.testing.assert_allclose(
+        result.timescales_generated, reference_msm_timescales(stack, msm_edges, 2)
+    )
+    with pytest.raises(ValueError, match="reference must be a trajectory"):
+        compare_four_well(np.zeros((10, 2)), bd)
 
 
 # --- the MDN validation (paper §3.1, Fig. 2) --------------------------------------
@@ -107,31 +149,30 @@ def _validate(n_steps, max_epochs, seed):
         n_iter_no_change=20,
         max_epochs=max_epochs,
         random_state=seed,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        mdn.fit(X)
+    ).fit(X)
     generated = mdn.sample(X[0], 4 * len(X), random_state=seed)
     assert len(generated) >= len(X)
-    edges = np.linspace(-1, 1, 61)
-    tv = total_variation(generated[:, 0], edges, boltzmann_bin_probabilities(edges))
-    fine = np.linspace(-1.3, 1.3, 101)
-    return tv, msm_timescales([X], fine), msm_timescales([generated], fine)
+    return compare_four_well(X, generated, edges=np.linspace(-1, 1, 61), n_timescales=2)
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_four_well_validation():
     """Paper §3.1: 5e6 BD steps, MDN (8 kernels, 2x100 ReLU) at lag 100 steps."""
-    tv, ts_md, ts_gen = _validate(5_000_000, max_epochs=200, seed=0)
-    print(f"TV={tv:.4f} timescales MD={ts_md} generated={ts_gen} (frames of 100 steps)")
-    assert tv < 0.05
-    np.testing.assert_allclose(ts_gen, ts_md, rtol=0.2)
+    result = _validate(5_000_000, max_epochs=200, seed=0)
+    assert result.tv_generated_vs_exact < 0.05
+    np.testing.assert_allclose(
+        result.timescales_generated, result.timescales_reference, rtol=0.2
+    )
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_four_well_validation_small():
     """A 2.5x smaller, faster run of the same validation. The thresholds are wider
     because the data are: the BD trajectory alone has a TV of ~0.03 from the
     Boltzmann density at this length, and ~500 slowest relaxation times."""
-    tv, ts_md, ts_gen = _validate(2_000_000, max_epochs=40, seed=2)
-    assert tv < 0.08
-    np.testing.assert_allclose(ts_gen, ts_md, rtol=0.3)
+    result = _validate(2_000_000, max_epochs=40, seed=2)
+    assert result.tv_generated_vs_exact < 0.08
+    np.testing.assert_allclose(
+        result.timescales_generated, result.timescales_reference, rtol=0.3
+    )

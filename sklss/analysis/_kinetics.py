@@ -13,7 +13,7 @@ import numpy as np
 from scipy.optimize import curve_fit
 from sklearn.utils import Bunch, check_array
 
-from .._data import check_int
+from .._data import check_bin_edges, check_int
 from ._common import _blocks, _check_column, _standard_error, _trajectories
 
 # An autocorrelation at or below this value at the first lag counts as fully
@@ -307,21 +307,6 @@ def implied_timescales(
     )
 
 
-def _check_edges(edges, name):
-    edges = np.asarray(edges, dtype=np.float64)
-    if (
-        edges.ndim != 1
-        or len(edges) < 2
-        or not np.all(np.isfinite(edges))
-        or np.any(np.diff(edges) <= 0)
-    ):
-        raise ValueError(
-            f"{name} must be a 1-D array of at least two finite, strictly increasing "
-            f"bin edges; got {edges!r}."
-        )
-    return edges
-
-
 def msm_timescales(
     X, edges, *, lagtime=1, n_timescales=None, coordinate=0, reversible=True
 ):
@@ -372,7 +357,7 @@ def msm_timescales(
 
     trajs, _ = _trajectories(X, "X")
     coordinate = _check_column(trajs, coordinate, "X")
-    edges = _check_edges(edges, "edges")
+    edges = check_bin_edges(edges, "edges")
     lagtime = check_int(lagtime, "lagtime", 1)
     if n_timescales is not None:
         n_timescales = check_int(n_timescales, "n_timescales", 1)
@@ -477,7 +462,7 @@ def total_variation(reference, sample, *, bins=30, range=None):
                 "range applies only when bins is an int; the edges given as bins "
                 "already fix the range."
             )
-        edges = _check_edges(bins, "bins")
+        edges = check_bin_edges(bins, "bins")
     p, _ = np.histogram(np.clip(reference, edges[0], edges[-1]), bins=edges)
     q, _ = np.histogram(np.clip(sample, edges[0], edges[-1]), bins=edges)
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())

@@ -106,7 +106,7 @@ def compare_bond_lengths(reference, generated, *, atom_pairs=None):
     >>> import numpy as np
     >>> from sklss.analysis import compare_bond_lengths
     >>> top = md.Topology()
-    >>> residue = top.add_residue("GLY", top.add_chain())
+    >>> residue = top.add_residue("GLY", top.add_chain(), resSeq=1)
     >>> a = top.add_atom("C", md.element.carbon, residue)
     >>> b = top.add_atom("O", md.element.oxygen, residue)
     >>> top.add_bond(a, b)

@@ -4,10 +4,12 @@ Functions are imported lazily: ``load_alanine_dipeptide`` needs OpenMM (the ``md
 extra) only when it has to generate data.
 """
 
-import importlib
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "make_four_well": "._four_well",
+    "compare_four_well": "._four_well",
+    "four_well_bin_probabilities": "._four_well",
     "four_well_potential": "._four_well",
     "four_well_boltzmann_density": "._four_well",
     "four_well_transition_matrix": "._four_well",
@@ -23,11 +25,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -9,9 +9,13 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
+
+from .._data import check_bin_edges
 
 __all__ = [
+    "compare_four_well",
+    "four_well_bin_probabilities",
     "four_well_boltzmann_density",
     "four_well_potential",
     "four_well_transition_matrix",
@@ -85,14 +89,191 @@ def four_well_boltzmann_density(x, kT=1.0):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklss.datasets._four_well import four_well_boltzmann_density
+    >>> from sklss.datasets import four_well_boltzmann_density
     >>> four_well_boltzmann_density(np.linspace(-1, 1, 5)).shape
     (5,)
     """
+    grid, cdf = _boltzmann_cdf(kT)
+    Z = cdf[-1]
+    return np.exp(-four_well_potential(x) / kT) / Z
+
+
+def _boltzmann_cdf(kT):
+    """Unnormalised cumulative Boltzmann weight on ``[-1.5, 1.5]`` (trapezoid rule).
+
+    The density outside is below 1e-30 of its maximum.
+    """
     grid = np.linspace(-1.5, 1.5, 30001)
     weights = np.exp(-four_well_potential(grid) / kT)
-    Z = np.trapezoid(weights, grid)
-    return np.exp(-four_well_potential(x) / kT) / Z
+    steps = 0.5 * (weights[1:] + weights[:-1]) * np.diff(grid)
+    return grid, np.concatenate([[0.0], np.cumsum(steps)])
+
+
+def four_well_bin_probabilities(edges, kT=1.0):
+    """The exact probability of each bin under the Boltzmann density.
+
+    The first and the last bin also hold the probability beyond ``edges[0]`` and
+    ``edges[-1]``, as a histogram with values outside its range counted in its end
+    bins (the convention of :func:`sklss.analysis.total_variation`); the
+    probabilities therefore sum to 1.
+
+    Parameters
+    ----------
+    edges : array-like of shape (n_bins + 1,)
+        Strictly increasing bin edges.
+    kT : float, default=1.0
+        Thermal energy in the units of ``V``.
+
+    Returns
+    -------
+    ndarray of shape (n_bins,)
+        Probabilities, computed by quadrature of ``exp(-V(x)/kT)``.
+
+    See Also
+    --------
+    four_well_boltzmann_density : The density itself.
+    compare_four_well : Compares trajectories with these probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss.datasets import four_well_bin_probabilities
+    >>> p = four_well_bin_probabilities(np.linspace(-1, 1, 21))
+    >>> p.shape, bool(np.isclose(p.sum(), 1.0))
+    ((20,), True)
+    """
+    edges = check_bin_edges(edges, "edges")
+    kT = _check_positive(kT, "kT")
+    grid, cdf = _boltzmann_cdf(kT)
+    at_edges = np.interp(edges, grid, cdf / cdf[-1])
+    at_edges[0], at_edges[-1] = 0.0, 1.0
+    return np.diff(at_edges)
+
+
+def compare_four_well(
+    reference,
+    generated,
+    *,
+    edges=None,
+    msm_edges=None,
+    lagtime=1,
+    n_timescales=3,
+):
+    """Trajectories of the four-well system against its exact solution and each other.
+
+    The validation of paper section 3.1: the stationary distributions of the
+    reference (e.g. Brownian dynamics from :func:`make_four_well`) and of the
+    generated trajectories (e.g. from an :class:`~sklss.MDNPropagator` fitted on
+    ``x``) are compared with the exact Boltzmann probabilities of the bins
+    ``edges`` and with each other by their total-variation distance, and the
+    implied time scales of Markov state models on the bins ``msm_edges`` are
+    computed for both (:func:`sklss.analysis.msm_timescales`).
+
+    Parameters
+    ----------
+    reference, generated : array-like of shape (n_frames, 1) or list of such
+        Trajectories of ``x``; a 3-D array ``(n_trajectories, n_frames, 1)``, as
+        :meth:`MDNPropagator.sample <sklss.MDNPropagator.sample>` returns for
+        several starting points, is a stack of trajectories.
+    edges : array-like of shape (n_bins + 1,), default=None
+        Bins of the stationary distributions; ``None`` uses 60 equal bins on
+        ``[-1.2, 1.2]``. Values outside are counted in the end bins.
+    msm_edges : array-like of shape (n_states + 1,), default=None
+        Bins of the Markov state models; ``None`` uses 100 equal bins on
+        ``[-1.3, 1.3]``.
+    lagtime : int, default=1
+        Lag time of the Markov state models in frames.
+    n_timescales : int, default=3
+        Number of implied time scales computed.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        With the attributes
+
+        edges : ndarray of shape (n_bins + 1,)
+            The bins of the stationary distributions.
+        exact : ndarray of shape (n_bins,)
+            Exact bin probabilities (:func:`four_well_bin_probabilities`).
+        reference_probabilities, generated_probabilities : ndarray
+            Normalised histograms on ``edges``, of shape (n_bins,).
+        tv_generated_vs_exact, tv_reference_vs_exact : float
+            Total-variation distances ``sum_b |p_b - q_b| / 2`` to ``exact``.
+        tv_generated_vs_reference : float
+            Total-variation distance between the two histograms.
+        timescales_reference, timescales_generated : ndarray
+            Implied time scales in frames, of shape (n_timescales,), of reversible
+            maximum-likelihood Markov state models, slowest first.
+
+    Examples
+    --------
+    >>> from sklss.datasets import compare_four_well, make_four_well
+    >>> bd = make_four_well(200_000, stride=100, random_state=0)
+    >>> other = make_four_well(200_000, stride=100, random_state=1)
+    >>> result = compare_four_well(bd, other, n_timescales=2)
+    >>> result.exact.shape, result.timescales_generated.shape
+    ((60,), (2,))
+    """
+    from ..analysis import msm_timescales, total_variation
+
+    edges = check_bin_edges(
+        np.linspace(-1.2, 1.2, 61) if edges is None else edges, "edges"
+    )
+    if msm_edges is None:
+        msm_edges = np.linspace(-1.3, 1.3, 101)
+    trajs = {
+        "reference": _as_trajectories(reference, "reference"),
+        "generated": _as_trajectories(generated, "generated"),
+    }
+    exact = four_well_bin_probabilities(edges)
+    x = {name: np.concatenate([t[:, 0] for t in ts]) for name, ts in trajs.items()}
+    probabilities = {
+        name: np.histogram(np.clip(v, edges[0], edges[-1]), edges)[0] / len(v)
+        for name, v in x.items()
+    }
+    timescales = {
+        name: msm_timescales(ts, msm_edges, lagtime=lagtime, n_timescales=n_timescales)
+        for name, ts in trajs.items()
+    }
+    return Bunch(
+        edges=edges,
+        exact=exact,
+        reference_probabilities=probabilities["reference"],
+        generated_probabilities=probabilities["generated"],
+        tv_generated_vs_exact=_distance(probabilities["generated"], exact),
+        tv_reference_vs_exact=_distance(probabilities["reference"], exact),
+        tv_generated_vs_reference=total_variation(
+            x["reference"], x["generated"], bins=edges
+        ),
+        timescales_reference=timescales["reference"],
+        timescales_generated=timescales["generated"],
+    )
+
+
+def _distance(p, q):
+    """Total-variation distance of two probability vectors."""
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+def _as_trajectories(X, name):
+    """One ``(n_frames, 1)`` trajectory, a list or a stack of them, as a list."""
+    if isinstance(X, list | tuple):
+        arrays = list(X)
+    else:
+        X = np.asarray(X, dtype=float)
+        arrays = list(X) if X.ndim == 3 else [X]
+    out = []
+    for a in arrays:
+        a = np.asarray(a, dtype=float)
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[1] != 1 or len(a) < 2:
+            raise ValueError(
+                f"{name} must be a trajectory of shape (n_frames, 1) with at least "
+                f"two frames, or a list of such; got shape {a.shape}."
+            )
+        out.append(a)
+    return out
 
 
 def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
@@ -118,7 +299,7 @@ def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
 
     Examples
     --------
-    >>> from sklss.datasets._four_well import four_well_transition_matrix
+    >>> from sklss.datasets import four_well_transition_matrix
     >>> centers, P = four_well_transition_matrix(100)
     >>> P.shape
     (100, 100)

@@ -20,8 +20,7 @@ def swissroll_transition_matrix():
 
     Examples
     --------
-    >>> from sklss.datasets import make_swissroll
-    >>> from sklss.datasets._swissroll import swissroll_transition_matrix
+    >>> from sklss.datasets import swissroll_transition_matrix
     >>> swissroll_transition_matrix().shape
     (4, 4)
     """
