@@ -8,10 +8,9 @@ decoder back to configurations (:class:`CWGANDecoder`).
 The estimators are imported lazily, so ``import sklss`` stays cheap.
 """
 
-import importlib
-
-from ._data import split_trajectory
+from ._lazy import lazy_attributes
 from ._version import __version__
+from .model_selection import split_trajectory
 
 _LAZY = {
     "SRVTransformer": "._srv",
@@ -30,11 +29,4 @@ _LAZY = {
 __all__ = ["__version__", "split_trajectory", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

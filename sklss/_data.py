@@ -19,12 +19,12 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "Trajectories",
+    "check_bin_edges",
     "check_trajectories",
     "check_int",
     "check_lagtime",
     "lagged_pairs",
     "mirror",
-    "split_trajectory",
 ]
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -279,29 +279,17 @@ def mirror(outputs, trajectories):
     return list(outputs) if trajectories.is_list else outputs[0]
 
 
-def split_trajectory(X, n_segments):
-    """Cut one trajectory into ``n_segments`` contiguous segments of near-equal length.
-
-    Use it to cross-validate a single long trajectory by trajectory: each segment is
-    treated as an independent trajectory, so no time-lagged pair spans two folds.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_frames, n_features)
-    n_segments : int
-
-    Returns
-    -------
-    list of ndarray
-        Views into ``X`` (nothing is copied).
-    """
-    check_int(n_segments, "n_segments", 1)
-    X = check_trajectories(None, X, reset=True, n_features_attr=None)
-    if X.is_list:
-        raise TypeError("X must be a single trajectory (2-D array), not a list.")
-    X = X[0]
-    if not 1 <= n_segments <= len(X):
+def check_bin_edges(edges, name):
+    """Return ``edges`` as a float64 array of strictly increasing, finite bin edges."""
+    edges = np.asarray(edges, dtype=np.float64)
+    if (
+        edges.ndim != 1
+        or len(edges) < 2
+        or not np.all(np.isfinite(edges))
+        or np.any(np.diff(edges) <= 0)
+    ):
         raise ValueError(
-            f"n_segments must be in [1, n_frames={len(X)}]; got {n_segments}."
+            f"{name} must be a 1-D array of at least two finite, strictly increasing "
+            f"bin edges; got {edges!r}."
         )
-    return np.array_split(X, n_segments, axis=0)
+    return edges
