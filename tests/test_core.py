@@ -14,7 +14,6 @@ from sklss._data import (
     check_trajectories,
     lagged_pairs,
     mirror,
-    split_trajectory,
 )
 from sklss._torch import (
     TorchEstimatorMixin,
@@ -28,6 +27,7 @@ from sklss._torch import (
 )
 from sklss._training import train, train_validation_split
 from sklss.exceptions import InconsistentVersionWarning, TrainingDivergedError
+from sklss.model_selection import split_trajectory
 
 
 class _Holder:
