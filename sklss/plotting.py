@@ -8,16 +8,17 @@ import numpy as np
 
 from .analysis import profile_rmse
 
-__all__ = [
+# The figures that sklss.analysis used to hold; it still serves them, deprecated.
+_FORMERLY_IN_ANALYSIS = (
     "plot_free_energy_profile",
     "plot_autocorrelation",
     "plot_tica_comparison",
     "plot_distributions",
     "plot_transitions",
     "plot_ramachandran",
-    "plot_training_history",
-    "plot_bond_lengths",
-]
+)
+
+__all__ = [*_FORMERLY_IN_ANALYSIS, "plot_training_history", "plot_bond_lengths"]
 
 
 def _axes(ax):

@@ -264,12 +264,10 @@ def test_compare_ramachandran_rmse_and_missing_basin():
         analysis.compare_ramachandran(np.zeros((10, 3)), generated)
 
 
-def test_backbone_torsions_of_alanine_dipeptide(tmp_path):
-    from sklss.datasets._alanine import _PDB
+def test_backbone_torsions_of_alanine_dipeptide():
+    from importlib.resources import files
 
-    path = tmp_path / "ala2.pdb"
-    path.write_text(_PDB)
-    traj = md.load(str(path))
+    traj = md.load(str(files("sklss.datasets") / "data" / "alanine-dipeptide.pdb"))
     angles = analysis.backbone_torsions(traj)
     np.testing.assert_allclose(angles[:, 0], md.compute_phi(traj)[1][:, 0])
     np.testing.assert_allclose(angles[:, 1], md.compute_psi(traj)[1][:, 0])

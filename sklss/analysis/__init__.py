@@ -63,25 +63,16 @@ __all__ = [
     "compare_ramachandran",
 ]
 
-_MOVED_TO_PLOTTING = (
-    "plot_free_energy_profile",
-    "plot_autocorrelation",
-    "plot_tica_comparison",
-    "plot_distributions",
-    "plot_transitions",
-    "plot_ramachandran",
-)
-
 
 def __getattr__(name):
-    if name in _MOVED_TO_PLOTTING:
+    from .. import plotting
+
+    if name in plotting._FORMERLY_IN_ANALYSIS:
         warnings.warn(
             f"sklss.analysis.{name} moved to sklss.plotting.{name}; the alias will "
             "be removed in the next release.",
             FutureWarning,
             stacklevel=2,
         )
-        from .. import plotting
-
         return getattr(plotting, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

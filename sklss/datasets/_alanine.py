@@ -5,7 +5,6 @@ here, so nothing beyond OpenMM is needed (no prmtop files, no openmmtools).
 """
 
 import hashlib
-import io
 import json
 import numbers
 import os
@@ -41,33 +40,9 @@ _SETTINGS = {
 _PLATFORMS = ("Reference", "CPU")
 
 # ACE-ALA-NME in the extended conformation of AMBER's tleap residue templates
-# (L-alanine); minimised and equilibrated before any frame is saved.
-_PDB = """\
-ATOM      1  H1  ACE A   1       2.000   1.000   0.000  1.00  0.00           H
-ATOM      2  CH3 ACE A   1       2.000   2.090   0.000  1.00  0.00           C
-ATOM      3  H2  ACE A   1       1.486   2.454   0.890  1.00  0.00           H
-ATOM      4  H3  ACE A   1       1.486   2.454  -0.890  1.00  0.00           H
-ATOM      5  C   ACE A   1       3.427   2.641   0.000  1.00  0.00           C
-ATOM      6  O   ACE A   1       4.391   1.877   0.000  1.00  0.00           O
-ATOM      7  N   ALA A   2       3.555   3.970   0.000  1.00  0.00           N
-ATOM      8  H   ALA A   2       2.735   4.558   0.000  1.00  0.00           H
-ATOM      9  CA  ALA A   2       4.878   4.562   0.000  1.00  0.00           C
-ATOM     10  HA  ALA A   2       5.420   4.241   0.890  1.00  0.00           H
-ATOM     11  CB  ALA A   2       5.670   4.136  -1.232  1.00  0.00           C
-ATOM     12  HB1 ALA A   2       5.144   4.458  -2.131  1.00  0.00           H
-ATOM     13  HB2 ALA A   2       6.658   4.595  -1.206  1.00  0.00           H
-ATOM     14  HB3 ALA A   2       5.774   3.052  -1.241  1.00  0.00           H
-ATOM     15  C   ALA A   2       4.798   6.081   0.000  1.00  0.00           C
-ATOM     16  O   ALA A   2       3.708   6.649   0.000  1.00  0.00           O
-ATOM     17  N   NME A   3       5.981   6.700   0.000  1.00  0.00           N
-ATOM     18  H   NME A   3       6.835   6.161   0.000  1.00  0.00           H
-ATOM     19  CH3 NME A   3       6.090   8.145   0.000  1.00  0.00           C
-ATOM     20 HH31 NME A   3       5.093   8.585   0.000  1.00  0.00           H
-ATOM     21 HH32 NME A   3       6.630   8.469   0.890  1.00  0.00           H
-ATOM     22 HH33 NME A   3       6.630   8.469  -0.890  1.00  0.00           H
-TER
-END
-"""
+# (L-alanine), shipped as package data; minimised and equilibrated before any frame
+# is saved.
+_PDB_FILE = "alanine-dipeptide.pdb"
 
 
 def get_data_home(data_home=None):
@@ -126,9 +101,12 @@ def _cache_path(data_home, n_frames, seed):
 
 
 def _openmm_topology_and_positions():
+    from importlib.resources import files
+
     from openmm import app
 
-    pdb = app.PDBFile(io.StringIO(_PDB))
+    with files("sklss.datasets").joinpath("data", _PDB_FILE).open() as fh:
+        pdb = app.PDBFile(fh)
     return pdb.topology, pdb.positions
 
 
