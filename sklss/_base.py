@@ -250,6 +250,8 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
             verbose=self.verbose,
             desc=f"{type(self).__name__}.fit",
             callbacks=callbacks,
+            # train <- _fit <- fit <- scikit-learn's fit wrapper <- the caller
+            stacklevel=5,
         )
         fitted = dict(modules)
         fitted.update(self._finalize(modules, data, device, plan))
@@ -282,7 +284,7 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
             f"learning_rate_init={self.learning_rate!r} and the default schedule "
             f"{self._default_schedule!r}.",
             FutureWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return float(self.learning_rate), self._default_schedule
 

@@ -317,7 +317,7 @@ class CWGANDecoder(BaseNetwork):
                 f"{self.learning_rate_schedule!r} (and the step size as "
                 "learning_rate_init).",
                 FutureWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
             schedule = self.learning_rate_schedule
         return learning_rate, schedule

@@ -95,6 +95,7 @@ def train(
     verbose=False,
     desc="training",
     callbacks=(),
+    stacklevel=3,
 ):
     """Run minibatch training and return ``(history, converged)``.
 
@@ -130,6 +131,8 @@ def train(
     callbacks : sequence of Callback
         Called after every step and every epoch; an ``on_epoch_end`` that returns
         True stops training (counted as converged: the stop was asked for).
+    stacklevel : int, default=3
+        Of the ``ConvergenceWarning``: the frame it points at, counted from here.
 
     Returns
     -------
@@ -222,7 +225,7 @@ def train(
             f"stopped improving (tol={tol}, n_iter_no_change={n_iter_no_change}); "
             "consider increasing max_epochs.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return history, converged
 

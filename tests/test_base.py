@@ -184,3 +184,14 @@ def test_numpy_activations_match_torch(name):
     h = np.random.default_rng(0).normal(scale=3, size=(50, 7)).astype(np.float32)
     expected = ACTIVATIONS[name]()(torch.from_numpy(h.copy())).numpy()
     np.testing.assert_allclose(NUMPY_ACTIVATIONS[name](h.copy()), expected, atol=2e-6)
+
+
+def test_warnings_point_at_the_callers_line():
+    X, _ = _data()
+    est = MDNPropagator(n_kernels=2, hidden_layer_sizes=(4,), max_epochs=1)
+    with pytest.warns(FutureWarning) as future:
+        est.set_params(learning_rate=1e-3).fit(X)
+    with pytest.warns(Warning) as convergence:
+        est.set_params(learning_rate="constant").fit(X)
+    for record in [*future, *convergence]:
+        assert record.filename == __file__
