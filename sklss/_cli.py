@@ -60,43 +60,172 @@ def _describe(name, est):
     return f"  {name:<11s} {type(est).__name__}({shown}){weights}"
 
 
+def _load(args):
+    from ._io import load_simulator
+
+    return load_simulator(
+        args.model,
+        allow_pickle=args.allow_pickle,
+        device=getattr(args, "device", None) or "cpu",
+    )
+
+
 def _info(args):
     import warnings
 
-    from ._io import load_simulator
+    from . import read_manifest
+    from ._io import file_sha256
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sim = load_simulator(args.model)
+        sim = _load(args)
     print(f"{args.model}: sklss LatentSpaceSimulator (loaded with sklss {__version__})")
+    try:
+        manifest = read_manifest(args.model)
+    except ValueError:  # a pickle, opened because --allow-pickle was given
+        print("  format      pickle (opened with --allow-pickle: trusted files only)")
+    else:
+        versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())
+        print(f"  format      .sklss version {manifest['format_version']} (data only)")
+        print(f"  saved with  {versions}")
+    print(f"  sha256      {file_sha256(args.model)}")
     for w in caught:
         print(f"  warning: {w.message}")
     print(_describe("encoder", sim.encoder_))
     print(_describe("propagator", sim.propagator_))
-    print(_describe("decoder", sim.decoder_))
+    print(_describe("decoder", getattr(sim, "decoder_", None)))
     unit = "frames" if sim.timestep is None else f"x {sim.timestep} time units"
     print(f"  lag time    {sim.lagtime_} input frames ({unit})")
+    n_outputs = getattr(sim, "n_outputs_", None)
     print(
         f"  dimensions  {sim.n_features_in_} features -> {sim.n_components_} latent"
-        + (f" -> {sim.n_outputs_} outputs" if sim.n_outputs_ else "")
+        + (f" -> {n_outputs} outputs" if n_outputs else "")
     )
-    if sim.coordinates_ is not None:
-        top = sim.coordinates_.topology_
+    coordinates = getattr(sim, "coordinates_", None)
+    if coordinates is not None:
+        top = coordinates.topology_
         print(f"  topology    {top.n_atoms} atoms, {top.n_residues} residues")
     print(f"  start pool  {len(sim.start_points_)} latent frames")
     return 0
 
 
+# Bytes per atom and frame of each structure format (generous: dcd stores float32
+# coordinates, xtc compresses them, a pdb line is 81 bytes).
+_FORMAT_BYTES = {"dcd": 12, "xtc": 12, "pdb": 81}
+
+
+def _output_prefix(out):
+    """The output prefix: ``--out`` as given (a trailing ``.npz`` is dropped)."""
+    out = Path(out)
+    return out.with_name(out.name[: -len(".npz")]) if out.name.endswith(".npz") else out
+
+
+def _planned_files(prefix, n_trajectories, fmt, molecular):
+    """The files a run writes, the manifest last."""
+    files = [prefix.with_name(prefix.name + ".npz")]
+    if molecular:
+        files.append(prefix.with_name(f"{prefix.name}_topology.pdb"))
+        width = len(str(n_trajectories - 1))
+        files += [
+            prefix.with_name(f"{prefix.name}_{i:0{width}d}.{fmt}")
+            for i in range(n_trajectories)
+        ]
+    return files, prefix.with_name(prefix.name + ".manifest.json")
+
+
+def _earlier_outputs(prefix):
+    """Files of an earlier run with this prefix: its manifest, npz and structures."""
+    import re
+
+    pattern = re.compile(
+        re.escape(prefix.name)
+        + r"(\.npz|\.manifest\.json|_topology\.pdb|_\d+\.(dcd|xtc|pdb))"
+    )
+    if not prefix.parent.is_dir():
+        return []
+    return sorted(p for p in prefix.parent.iterdir() if pattern.fullmatch(p.name))
+
+
+def _available_memory():
+    """Bytes of memory available now, or None where this cannot be read."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n):
+    return f"{n / 2**30:.2f} GiB"
+
+
+def _check_resources(args, sim, prefix, molecular):
+    """Refuse runs whose memory or disk needs exceed what is available."""
+    import shutil
+
+    n_frames = args.n_steps + 1
+    n_decoded = -(-n_frames // args.decode_stride)
+    has_decoder = getattr(sim, "decoder_", None) is not None
+    n_out = getattr(sim, "n_outputs_", None) or 0
+    latent = args.n_trajectories * n_frames * sim.n_components_ * 8
+    configurations = args.n_trajectories * n_decoded * n_out * 8 if has_decoder else 0
+    # The decoder's working copy doubles the configurations while decoding.
+    memory = latent + 2 * configurations
+    disk = latent + configurations
+    if molecular:
+        n_atoms = sim.coordinates_.topology_.n_atoms
+        disk += args.n_trajectories * n_decoded * n_atoms * _FORMAT_BYTES[args.format]
+    available = _available_memory()
+    if available is not None and memory > 0.8 * available:
+        raise ValueError(
+            f"This run needs about {_gib(memory)} of memory and {_gib(available)} is "
+            "available. Reduce --n-steps or --n-trajectories, or raise "
+            "--decode-stride (decode fewer frames)."
+        )
+    parent = prefix.parent if prefix.parent.exists() else Path(".")
+    free = shutil.disk_usage(parent).free
+    if disk > 0.95 * free:
+        raise ValueError(
+            f"This run writes about {_gib(disk)} and {parent} has {_gib(free)} free. "
+            "Reduce --n-steps or --n-trajectories, raise --decode-stride, or choose "
+            "another --out."
+        )
+
+
 def _simulate(args):
+    import json
+
     import numpy as np
 
-    from ._io import atomic_path, load_simulator
+    from ._io import atomic_path, file_sha256
 
-    sim = load_simulator(args.model)
-    if args.device is not None:
-        sim.to_device(args.device)
-    if args.n_steps < 1 or args.n_trajectories < 1:
-        raise ValueError("--n-steps and --n-trajectories must be >= 1.")
+    if args.n_steps < 1 or args.n_trajectories < 1 or args.decode_stride < 1:
+        raise ValueError(
+            "--n-steps, --n-trajectories and --decode-stride must be >= 1, got "
+            f"{args.n_steps}, {args.n_trajectories} and {args.decode_stride}."
+        )
+    prefix = _output_prefix(args.out)
+    try:  # before any work: the outputs must have somewhere to go
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            f"cannot use {str(prefix.parent)!r} as the output directory of --out: "
+            f"{exc.strerror or exc}"
+        ) from None
+    earlier = _earlier_outputs(prefix)
+    if earlier and not args.overwrite:
+        names = ", ".join(p.name for p in earlier[:5]) + (", ..." * (len(earlier) > 5))
+        raise ValueError(
+            f"Outputs of an earlier run exist in {prefix.parent}: {names}. Choose "
+            "another --out, or pass --overwrite to replace them."
+        )
+    sim = _load(args)
+    molecular = (
+        getattr(sim, "coordinates_", None) is not None
+        and getattr(sim, "decoder_", None) is not None
+    )
+    _check_resources(args, sim, prefix, molecular)
     # The propagator's progress bar shows on long runs.
     if "verbose" in sim.propagator_.get_params():
         sim.propagator_.set_params(verbose=True)
@@ -106,8 +235,24 @@ def _simulate(args):
         random_state=args.seed,
         decode_stride=args.decode_stride,
     )
-    out = Path(args.out)
-    npz = out.with_suffix(".npz")
+    files, manifest_path = _planned_files(
+        prefix, result.n_trajectories, args.format, molecular
+    )
+    # The earlier run's files go first: nothing of it may pass for part of this one.
+    for path in earlier:
+        path.unlink()
+    npz, written = files[0], []
+    if molecular:
+        topology, structures = files[1], files[2:]
+        first = result.to_mdtraj(0)
+        with atomic_path(topology) as tmp:
+            first[0].save_pdb(str(tmp))
+        written.append(topology)
+        for i, path in enumerate(structures):
+            traj = first if i == 0 else result.to_mdtraj(i)
+            with atomic_path(path) as tmp:
+                traj.save(str(tmp))
+            written.append(path)
     with atomic_path(npz) as tmp:
         arrays = {
             "latent": result.latent,
@@ -118,24 +263,30 @@ def _simulate(args):
             arrays["configurations"] = result.configurations
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-    written = [npz]
-    if result.configurations is not None and sim.coordinates_ is not None:
-        trajs = result.to_mdtraj()
-        topology = out.parent / f"{out.stem}_topology.pdb"
-        with atomic_path(topology) as tmp:
-            trajs[0][0].save_pdb(str(tmp))
-        written.append(topology)
-        width = len(str(len(trajs) - 1))
-        for i, traj in enumerate(trajs):
-            path = out.parent / f"{out.stem}_{i:0{width}d}.{args.format}"
-            with atomic_path(path) as tmp:
-                traj.save(str(tmp))
-            written.append(path)
+    written.insert(0, npz)
+    # The manifest comes last: a run without one did not finish.
+    manifest = {
+        "complete": True,
+        "sklss_version": __version__,
+        "model": str(args.model),
+        "model_sha256": file_sha256(args.model),
+        "n_steps": args.n_steps,
+        "n_trajectories": args.n_trajectories,
+        "seed": args.seed,
+        "decode_stride": args.decode_stride,
+        "timestep": result.timestep,
+        "files": [
+            {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+            for p in written
+        ],
+    }
+    with atomic_path(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
         f"({result.timestep} time units apart)"
     )
-    for path in written:
+    for path in [*written, manifest_path]:
         print(f"wrote {path}")
     return 0
 
@@ -193,30 +344,57 @@ def build_parser():
     demo.set_defaults(func=_demo)
 
     sim = sub.add_parser("simulate", help="generate trajectories from a saved model")
-    sim.add_argument("model", help="simulator saved with joblib.dump")
+    sim.add_argument("model", help="simulator saved with sklss.save (.sklss)")
     sim.add_argument("--n-steps", type=int, required=True)
     sim.add_argument("--n-trajectories", type=int, default=1)
     sim.add_argument("--seed", type=int, default=None)
     sim.add_argument(
         "--out",
         required=True,
-        help="output prefix: PREFIX.npz (+ structures PREFIX_i.FORMAT)",
+        help="output prefix: PREFIX.npz (+ structures PREFIX_i.FORMAT), then "
+        "PREFIX.manifest.json when the run is complete",
+    )
+    sim.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of an earlier run with the same prefix",
     )
     sim.add_argument("--format", choices=("dcd", "xtc", "pdb"), default="dcd")
     sim.add_argument("--decode-stride", type=int, default=1)
     sim.add_argument("--device", default=None, help="cpu, cuda or auto")
+    _allow_pickle_option(sim)
     sim.set_defaults(func=_simulate)
 
     info = sub.add_parser("info", help="describe a saved simulator")
-    info.add_argument("model")
+    info.add_argument("model", help="simulator saved with sklss.save (.sklss)")
+    _allow_pickle_option(info)
     info.set_defaults(func=_info)
     return parser
+
+
+def _allow_pickle_option(parser):
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also open pickle/joblib files; opening a pickle can run any code in "
+        "it, so use this only for files you made or trust",
+    )
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"sklss {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            message = f"out of memory ({message}); ask for a smaller run"
+        print(f"sklss {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"sklss {args.command}: interrupted; outputs without a manifest are "
+            "incomplete",
+            file=sys.stderr,
+        )
+        return 130

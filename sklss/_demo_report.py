@@ -27,7 +27,7 @@ ALANINE_FILES = {
     "md_trajectory": "md.dcd",
     "lss_trajectory": "lss.dcd",
     "latent": "latent.npz",
-    "simulator": "simulator.joblib",
+    "simulator": "simulator.sklss",
 }
 
 SELECTION_RULE = (
@@ -211,7 +211,7 @@ def generation_summary(n_traj, n_steps, lagtime, dt, n_md_frames, stride, n_writ
 
 def write_alanine_files(out, sim, traj, features, latent, configs, *, decode_stride):
     """Topology, MD and decoded LSS structures, latent trajectories and the model."""
-    import joblib
+    import sklss
 
     files = dict(ALANINE_FILES)
     coords = sim.coordinates_
@@ -229,8 +229,7 @@ def write_alanine_files(out, sim, traj, features, latent, configs, *, decode_str
             frame_interval_ps=sim.timestep,
             decode_stride=decode_stride,
         )
-    with atomic_path(out / files["simulator"]) as tmp:
-        joblib.dump(sim, tmp)
+    sklss.save(sim, out / files["simulator"])
     return files
 
 
@@ -506,10 +505,9 @@ def four_well_summary(metrics):
 
 def four_well_report(bd, generated, mdn, comparison, stride, timings, out):
     """Write the model, the trajectories and the figure; the report's sections."""
-    import joblib
+    import sklss
 
-    with atomic_path(out / "mdn.joblib") as tmp:
-        joblib.dump(mdn, tmp)
+    sklss.save(mdn, out / "mdn.sklss")
     with atomic_path(out / "four_well.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, bd=bd.astype(np.float32), lss=generated.astype(np.float32))
     figure = four_well_figure(bd, generated, mdn, comparison, stride)
@@ -525,7 +523,7 @@ def four_well_report(bd, generated, mdn, comparison, stride, timings, out):
         },
         "training": {"epochs": mdn.n_epochs_},
         "timings": timings,
-        "files": {"model": "mdn.joblib", "trajectories": "four_well.npz"},
+        "files": {"model": "mdn.sklss", "trajectories": "four_well.npz"},
         "figures": save_figures({"four_well": figure}, out),
     }
 

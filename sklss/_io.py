@@ -1,13 +1,12 @@
-"""Files: atomic writes and loading saved simulators."""
+"""Files: atomic writes, checksums and loading saved simulators."""
 
 import contextlib
+import hashlib
 import os
-import pickle
 import tempfile
-import zlib
 from pathlib import Path
 
-__all__ = ["atomic_path", "load_simulator"]
+__all__ = ["atomic_path", "file_sha256", "load_simulator"]
 
 
 @contextlib.contextmanager
@@ -34,12 +33,31 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
-def load_simulator(path):
-    """Load a simulator saved with ``joblib.dump`` and check what it is.
+def file_sha256(path):
+    """The sha256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_simulator(path, *, allow_pickle=False, device="cpu"):
+    """Load a fitted simulator and check what it is.
+
+    A ``.sklss`` file (written by :func:`sklss.save`) is opened safely with
+    :func:`sklss.load`. A pickle (``joblib.dump``) can run arbitrary code when it
+    is opened, so it is refused unless ``allow_pickle=True``: pass that only for a
+    file you made yourself or whose source you trust, and re-save it with
+    :func:`sklss.save`.
 
     Parameters
     ----------
     path : str or path-like
+    allow_pickle : bool, default=False
+        Also open joblib/pickle files (trusted files only).
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Where to put the networks of a ``.sklss`` file.
 
     Returns
     -------
@@ -50,35 +68,57 @@ def load_simulator(path):
     FileNotFoundError
         No such file.
     ValueError
-        The file is truncated, not a joblib/pickle file, or holds something other
-        than a fitted :class:`~sklss.LatentSpaceSimulator`.
+        A pickle without ``allow_pickle=True``; a damaged, truncated or altered
+        file; or a file that holds something other than a fitted
+        :class:`~sklss.LatentSpaceSimulator`.
     """
-    import joblib
-
+    from ._serialization import is_sklss_file, load
     from ._simulator import LatentSpaceSimulator
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No saved simulator at {str(path)!r}.")
-    try:
-        obj = joblib.load(path)
-    except (
-        EOFError,
-        pickle.UnpicklingError,
-        zlib.error,
-        ValueError,
-        IndexError,
-        KeyError,
-    ) as exc:
+    if is_sklss_file(path):
+        obj = load(path, device=device)
+    elif not allow_pickle:
         raise ValueError(
-            f"{str(path)!r} could not be read as a saved sklss simulator (truncated "
-            f"or not a joblib file): {type(exc).__name__}: {exc}"
-        ) from None
+            f"{str(path)!r} is not a .sklss file. If it is a pickle or joblib file, "
+            "opening it can run any code it contains, so it is refused. If you made "
+            "it yourself or trust its source, allow pickles (allow_pickle=True, or "
+            "--allow-pickle on the command line) and re-save it with sklss.save."
+        )
+    else:
+        obj = _load_pickle(path)
+        if device is not None and str(device) != "cpu" and hasattr(obj, "to_device"):
+            obj.to_device(device)
     if not isinstance(obj, LatentSpaceSimulator):
         raise ValueError(
             f"{str(path)!r} holds a {type(obj).__name__}, not a sklss "
             "LatentSpaceSimulator."
         )
-    if not hasattr(obj, "propagator_"):
-        raise ValueError(f"{str(path)!r} holds an unfitted LatentSpaceSimulator.")
+    missing = [
+        name
+        for name in ("encoder_", "propagator_", "start_points_", "lagtime_")
+        if not hasattr(obj, name)
+    ]
+    if missing:
+        raise ValueError(
+            f"{str(path)!r} holds an unfitted or incomplete LatentSpaceSimulator "
+            f"(missing {', '.join(missing)})."
+        )
     return obj
+
+
+def _load_pickle(path):
+    """``joblib.load`` (trusted files only); its failures become ValueError."""
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise ValueError(
+            f"{str(path)!r} could not be read as a saved sklss simulator (truncated "
+            f"or not a joblib file): {type(exc).__name__}: {exc}"
+        ) from None

@@ -1,17 +1,20 @@
 """Tests of the ``sklss`` command line and atomic file output."""
 
+import hashlib
+import json
 import subprocess
 import sys
 import warnings
 
-import joblib
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
+import sklss
 from sklss._cli import main
 from sklss._io import atomic_path
 
+from .test_serialization import pickle_with_side_effect
 from .test_simulator import _two_state_features, small_simulator
 
 
@@ -21,9 +24,27 @@ def model_path(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         sim = small_simulator(lagtime=2).fit(data, y=data)
-    path = tmp_path_factory.mktemp("model") / "sim.joblib"
-    joblib.dump(sim, path)
+    path = tmp_path_factory.mktemp("model") / "sim.sklss"
+    sklss.save(sim, path)
     return path
+
+
+def _simulate(model, out, *extra, n_steps=30, n_trajectories=3):
+    return main(
+        [
+            "simulate",
+            str(model),
+            "--n-steps",
+            str(n_steps),
+            "--n-trajectories",
+            str(n_trajectories),
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_simulate_writes_npz(model_path, tmp_path, capsys):
@@ -47,13 +68,28 @@ def test_simulate_writes_npz(model_path, tmp_path, capsys):
         assert f["latent"].shape == (3, 31, 1)
         assert f["configurations"].shape == (3, 31, 3)
         assert int(f["stride"]) == 2
-    sim = joblib.load(model_path)
+    sim = sklss.load(model_path)
     expected = sim.sample(30, n_trajectories=3, random_state=1).latent
     with np.load(out.with_suffix(".npz")) as f:
         np.testing.assert_array_equal(f["latent"], expected)
     assert "wrote" in capsys.readouterr().out
-    # No temporary files are left behind.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
+    # No temporary files are left behind; the manifest lists what was written.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.manifest.json",
+        "run.npz",
+    ]
+    manifest = json.loads((tmp_path / "run.manifest.json").read_text())
+    assert manifest["complete"] is True
+    (entry,) = manifest["files"]
+    data = (tmp_path / "run.npz").read_bytes()
+    assert entry == {
+        "name": "run.npz",
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert (
+        manifest["model_sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest()
+    )
 
 
 def test_info_describes_the_model(model_path, capsys):
@@ -62,20 +98,49 @@ def test_info_describes_the_model(model_path, capsys):
     assert "SRVTransformer" in text and "MDNPropagator" in text
     assert "CWGANDecoder" in text and "lag time    2 input frames" in text
     assert "3 features -> 1 latent -> 3 outputs" in text
+    assert hashlib.sha256(model_path.read_bytes()).hexdigest() in text
+    assert f"sklss {sklss.__version__}, torch" in text and "numpy" in text
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage bytes"])
 def test_bad_model_file_gives_a_clear_error(tmp_path, capsys, content):
-    bad = tmp_path / "bad.joblib"
+    bad = tmp_path / "bad.sklss"
     bad.write_bytes(content)
     assert main(["info", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "could not be read as a saved sklss simulator" in err
+    assert "is not a .sklss file" in err
     assert "Traceback" not in err
+    assert main(["info", str(bad), "--allow-pickle"]) == 2
+    assert "could not be read as a saved sklss simulator" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["info", "simulate"])
+def test_pickles_are_refused_without_allow_pickle(model_path, tmp_path, command):
+    marker = tmp_path / "marker"
+    evil = pickle_with_side_effect(sklss.load(model_path), tmp_path / "m.pkl", marker)
+    extra = ["--n-steps", "3", "--out", str(tmp_path / "o")] * (command == "simulate")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sklss", command, str(evil), *extra],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "--allow-pickle" in proc.stderr and "can run any code" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not marker.exists()
+    assert not (tmp_path / "o.npz").exists()
+    # Trusting the file is an explicit choice (and then its code does run).
+    proc = subprocess.run(
+        [sys.executable, "-m", "sklss", command, str(evil), *extra, "--allow-pickle"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
 
 
 def test_missing_model_file(tmp_path, capsys):
-    assert main(["info", str(tmp_path / "nope.joblib")]) == 2
+    assert main(["info", str(tmp_path / "nope.sklss")]) == 2
     assert "No saved simulator" in capsys.readouterr().err
 
 
@@ -120,8 +185,8 @@ def test_simulate_writes_structures_for_molecular_models(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         sim.fit(X, y=traj)
-    model = tmp_path / "ala.joblib"
-    joblib.dump(sim, model)
+    model = tmp_path / "ala.sklss"
+    sklss.save(sim, model)
     out = tmp_path / "out" / "gen"
     assert (
         main(
@@ -143,9 +208,101 @@ def test_simulate_writes_structures_for_molecular_models(tmp_path, capsys):
         == 0
     )
     names = sorted(p.name for p in out.parent.iterdir())
-    assert names == ["gen.npz", "gen_0.xtc", "gen_1.xtc", "gen_topology.pdb"]
+    assert names == [
+        "gen.manifest.json",
+        "gen.npz",
+        "gen_0.xtc",
+        "gen_1.xtc",
+        "gen_topology.pdb",
+    ]
     top = md.load(str(out.parent / "gen_topology.pdb"))
     assert top.n_atoms == 10
     gen = md.load(str(out.parent / "gen_1.xtc"), top=top.topology)
     assert gen.n_frames == 10
     assert "10 atoms" in (main(["info", str(model)]) == 0 and capsys.readouterr().out)
+
+
+def test_existing_outputs_are_kept_unless_overwrite(model_path, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _simulate(model_path, out) == 0
+    before = (tmp_path / "run.npz").read_bytes()
+    assert _simulate(model_path, out, n_steps=5) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "run.npz" in err
+    assert (tmp_path / "run.npz").read_bytes() == before
+    assert _simulate(model_path, out, "--overwrite", n_steps=5) == 0
+    with np.load(tmp_path / "run.npz") as f:
+        assert f["latent"].shape == (3, 6, 1)
+
+
+def test_overwrite_removes_the_files_of_a_larger_earlier_run(tmp_path):
+    pytest.importorskip("openmm")
+    from sklss import AlignedCoordinates, TorsionFeaturizer
+    from sklss.datasets import load_alanine_dipeptide
+
+    traj = load_alanine_dipeptide(200, data_home=tmp_path / "data")
+    sim = small_simulator(lagtime=2, coordinates=AlignedCoordinates("not element H"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        sim.fit(TorsionFeaturizer().fit_transform(traj), y=traj)
+    model = tmp_path / "ala.sklss"
+    sklss.save(sim, model)
+    out = tmp_path / "out" / "gen"
+    assert _simulate(model, out, n_steps=4, n_trajectories=3) == 0
+    assert _simulate(model, out, "--overwrite", n_steps=4, n_trajectories=2) == 0
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == [
+        "gen.manifest.json",
+        "gen.npz",
+        "gen_0.dcd",
+        "gen_1.dcd",
+        "gen_topology.pdb",
+    ]
+    manifest = json.loads((out.parent / "gen.manifest.json").read_text())
+    assert sorted(f["name"] for f in manifest["files"]) == names[1:]
+
+
+def test_dotted_prefixes_are_kept(model_path, tmp_path):
+    assert _simulate(model_path, tmp_path / "exp.v1") == 0
+    assert _simulate(model_path, tmp_path / "exp.v2") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "exp.v1.manifest.json",
+        "exp.v1.npz",
+        "exp.v2.manifest.json",
+        "exp.v2.npz",
+    ]
+
+
+@pytest.mark.parametrize("n_steps", [10**9, 10**12])
+def test_runs_that_do_not_fit_are_refused_before_allocating(
+    model_path, tmp_path, capsys, n_steps
+):
+    assert _simulate(model_path, tmp_path / "big", n_steps=n_steps) == 2
+    err = capsys.readouterr().err
+    assert "--n-steps" in err and "GiB" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_os_errors_are_reported_without_a_traceback(model_path, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert _simulate(model_path, blocker / "run") == 2
+    err = capsys.readouterr().err
+    assert "sklss simulate: error: cannot use" in err and "--out" in err
+    assert "Traceback" not in err and "MDNPropagator.sample" not in err
+    directory = tmp_path / "dir.sklss"
+    directory.mkdir()
+    assert main(["info", str(directory)]) == 2
+
+
+def test_an_interrupted_run_has_no_manifest(model_path, tmp_path, monkeypatch, capsys):
+    import numpy
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(numpy, "savez", interrupted)
+    assert _simulate(model_path, tmp_path / "run") == 130
+    assert "incomplete" in capsys.readouterr().err
+    # Neither a half-written file nor a manifest claiming completion.
+    assert list(tmp_path.iterdir()) == []

@@ -16,7 +16,7 @@ ALANINE_FILES = (
     "md.dcd",
     "lss.dcd",
     "latent.npz",
-    "simulator.joblib",
+    "simulator.sklss",
     "report.json",
     "ramachandran.png",
     "free_energy_psi1.png",
@@ -37,7 +37,7 @@ def test_four_well_demo_tiny(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "four_well.npz",
         "four_well.png",
-        "mdn.joblib",
+        "mdn.sklss",
         "report.json",
     ]
     written = _read_report(tmp_path)
@@ -137,7 +137,7 @@ def test_alanine_demo_tiny_via_cli(tmp_path, capsys):
         assert len(data["md"]) == 300
 
     # The saved simulator loads and samples (what `sklss simulate` needs).
-    assert main(["info", str(out / "simulator.joblib")]) == 0
+    assert main(["info", str(out / "simulator.sklss")]) == 0
 
 
 def test_bad_arguments(tmp_path):

@@ -346,7 +346,7 @@ class _JumpingPropagator:
 def test_joblib_round_trip_samples_identically(fitted, tmp_path):
     path = tmp_path / "sim.joblib"
     joblib.dump(fitted, path)
-    loaded = load_simulator(path)
+    loaded = load_simulator(path, allow_pickle=True)
     a = fitted.sample(20, n_trajectories=2, random_state=7)
     b = loaded.sample(20, n_trajectories=2, random_state=7)
     np.testing.assert_array_equal(a.latent, b.latent)
@@ -377,17 +377,20 @@ def test_load_errors(tmp_path, fitted):
     junk = tmp_path / "junk.joblib"
     junk.write_bytes(b"this is not a pickle")
     with pytest.raises(ValueError, match="could not be read as a saved sklss"):
-        load_simulator(junk)
+        load_simulator(junk, allow_pickle=True)
     other = tmp_path / "other.joblib"
     joblib.dump({"a": 1}, other)
     with pytest.raises(ValueError, match="holds a dict, not a sklss"):
-        load_simulator(other)
+        load_simulator(other, allow_pickle=True)
     good = tmp_path / "good.joblib"
     joblib.dump(fitted, good)
+    # Pickles can run code when opened: refused unless explicitly allowed.
+    with pytest.raises(ValueError, match="allow_pickle=True"):
+        load_simulator(good)
     truncated = tmp_path / "truncated.joblib"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(ValueError, match="truncated"):
-        load_simulator(truncated)
+        load_simulator(truncated, allow_pickle=True)
 
 
 def test_split_trajectory_feeds_cross_validation(data):
@@ -418,7 +421,7 @@ def test_molecular_targets_convert_to_mdtraj(alanine_md, tmp_path):
     # The saved simulator carries the topology.
     path = tmp_path / "sim.joblib"
     joblib.dump(sim, path)
-    loaded = load_simulator(path)
+    loaded = load_simulator(path, allow_pickle=True)
     assert loaded.coordinates_.topology_.n_atoms == 10
     with pytest.raises(ValueError, match="no configurations"):
         loaded.sample(3, decode=False).to_mdtraj()
