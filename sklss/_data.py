@@ -8,9 +8,11 @@ re-implements them.
 """
 
 import numbers
+import sys
 import warnings
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.utils.validation import (
     _check_feature_names,
     _get_feature_names,
@@ -19,7 +21,9 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "Trajectories",
+    "as_column",
     "check_bin_edges",
+    "check_finite",
     "check_trajectories",
     "check_int",
     "check_lagtime",
@@ -98,6 +102,77 @@ def _is_trajectory_list(X, name):
     return False
 
 
+def _from_torch(X):
+    """A torch tensor as a detached CPU numpy copy; anything else unchanged.
+
+    torch is not imported here: a tensor can only exist once the user imported it.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(X, torch.Tensor):
+        return X
+    t = X.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    out = t.cpu().resolve_conj().resolve_neg().numpy()
+    # A CPU tensor shares its memory with the array: copy, so nothing later can
+    # write into the user's tensor.
+    return out.copy() if t.device.type == "cpu" else out
+
+
+def _as_array(X, name):
+    """Nested sequences as an ndarray; array-likes and sparse matrices pass through."""
+    if X is None or isinstance(X, str | bytes | dict | set | frozenset):
+        raise TypeError(
+            f"{name} must be an array-like of shape (n_frames, n_features) or a list "
+            f"of such arrays; got {type(X).__name__}."
+        )
+    if hasattr(X, "__array__") or issparse(X):
+        return X
+    try:
+        return np.asarray(X)
+    except ValueError:
+        raise ValueError(
+            f"{name} is a ragged nested sequence (its rows have different lengths); "
+            "expected a 2-D array of shape (n_frames, n_features) or a list of 2-D "
+            "arrays (trajectories may differ in length, not in width)."
+        ) from None
+
+
+def _dtype_kinds(X):
+    """The numpy kind characters of the dtype(s) of ``X`` (a DataFrame has several)."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return {dtype.kind}
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None:
+        try:
+            return {getattr(d, "kind", "O") for d in dtypes}
+        except TypeError:
+            pass
+    return set()
+
+
+def _check_kind(X, name):
+    """Refuse dtypes that are not real numbers (objects are converted later)."""
+    kinds = _dtype_kinds(X)
+    dtype = getattr(X, "dtype", None)
+    got = f"dtype {dtype}" if isinstance(dtype, np.dtype) else "columns of dtypes "
+    if not isinstance(dtype, np.dtype):
+        got += ", ".join(sorted({str(d) for d in getattr(X, "dtypes", [])}))
+    if "c" in kinds:
+        raise ValueError(
+            f"Complex data not supported: {name} has {got}; expected real numbers "
+            "(float or int). Pass the real and imaginary parts as separate features."
+        )
+    if "b" in kinds:
+        raise TypeError(
+            f"{name} has {got}; expected real numbers (float or int). Use "
+            f"{name}.astype(float) if the booleans are meant as 0/1 features."
+        )
+    if kinds & set("USMmV"):
+        raise TypeError(f"{name} has {got}; expected real numbers (float or int).")
+
+
 def _check_ndim(X, name):
     if hasattr(X, "ndim") and hasattr(X, "shape"):
         ndim, shape = X.ndim, tuple(X.shape)
@@ -105,7 +180,13 @@ def _check_ndim(X, name):
         arr = np.asarray(X)
         ndim, shape = arr.ndim, arr.shape
     else:
-        return  # lists of lists, sparse matrices...: check_array decides
+        return  # sparse matrices...: check_array decides
+    if ndim == 0:
+        raise ValueError(
+            f"Expected 2D array, got scalar array instead: {name} is a single value; "
+            "expected an array of shape (n_frames, n_features) or a list of such "
+            "arrays."
+        )
     if ndim == 1:
         raise ValueError(
             f"Expected 2D array, got 1D array instead: {name} has shape "
@@ -120,18 +201,66 @@ def _check_ndim(X, name):
         )
 
 
+def _check_size(X, name):
+    n_frames, n_features = X.shape
+    if n_frames == 0:
+        raise ValueError(
+            f"{name} has no frames: 0 sample(s) (shape={X.shape}) while a minimum of "
+            "1 is required."
+        )
+    if n_features == 0:
+        raise ValueError(
+            f"{name} has no features: 0 feature(s) (shape={X.shape}) while a minimum "
+            "of 1 is required."
+        )
+
+
+def check_finite(X, name):
+    """Raise a ``ValueError`` naming ``name`` and the first non-finite entry of ``X``.
+
+    ``X`` is a numeric ndarray; the message starts with ``"Input <name> contains
+    NaN"`` or ``"Input <name> contains infinity"``.
+    """
+    if np.isfinite(np.sum(X, dtype=np.float64)):
+        return
+    finite = np.isfinite(X)
+    if finite.all():
+        return  # the sum overflowed, the values are fine
+    first = tuple(int(i) for i in np.argwhere(~finite)[0])
+    what = "NaN" if np.isnan(X).any() else "infinity"
+    where = f"frame {first[0]}, feature {first[1]}" if len(first) == 2 else f"{first}"
+    raise ValueError(
+        f"Input {name} contains {what} ({np.count_nonzero(~finite)} non-finite "
+        f"value(s), the first at {where}); expected finite values."
+    )
+
+
 def _check_one(estimator, X, *, name, reset, check_features, dtype):
+    X = _as_array(_from_torch(X), name)
+    _check_kind(X, name)
     _check_ndim(X, name)
     if check_features and estimator is not None:
         _check_feature_names(estimator, X, reset=reset)
-    return check_array(
-        X,
-        dtype=dtype,
-        ensure_all_finite=True,
-        ensure_2d=True,
-        ensure_min_samples=1,
-        input_name=name,
-    )
+    try:
+        X = check_array(
+            X,
+            dtype=dtype,
+            ensure_all_finite=False,
+            ensure_2d=True,
+            ensure_min_samples=0,
+            ensure_min_features=0,
+            input_name=name,
+        )
+    except (TypeError, ValueError) as exc:
+        if "O" not in _dtype_kinds(X):
+            raise
+        raise type(exc)(
+            f"{name} must hold real numbers (float or int); an element could not be "
+            f"converted: {exc}"
+        ) from None
+    _check_size(X, name)
+    check_finite(X, name)
+    return X
 
 
 def check_trajectories(
@@ -151,8 +280,10 @@ def check_trajectories(
         Stores ``n_features_attr`` when ``reset`` is true and is checked against it
         otherwise. ``None`` validates the arrays only.
     X : array-like of shape (n_frames, n_features) or list of such
-        The user's data. It is never modified: arrays are converted (copied) only when
-        their dtype is not float32/float64.
+        The user's data: arrays, nested lists, DataFrames or torch tensors (detached
+        and copied to CPU memory, so ``requires_grad`` and the device do not
+        matter). It is never modified: arrays are converted (copied) only when their
+        dtype is not float32/float64.
     reset : bool
         True in ``fit`` (store the number of features), False afterwards (check it).
     name : str, default="X"
@@ -167,6 +298,17 @@ def check_trajectories(
     -------
     Trajectories
         A list of 2-D arrays with ``is_list`` telling whether a list was given.
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not array-like (None, a string, a dict), holds booleans, strings or
+        other non-numbers, or is a list mixing 2-D arrays with other elements.
+    ValueError
+        ``X`` or one of its trajectories is ragged, complex, not 2-D, has no frames
+        or no features, contains NaN or infinity, or the widths differ from each
+        other or from the fitted width. Every message names the argument (``X[i]``
+        for the i-th trajectory of a list).
     """
     is_list = _is_trajectory_list(X, name)
     items = list(X) if is_list else [X]
@@ -204,11 +346,32 @@ def check_trajectories(
     return Trajectories(arrays, is_list=is_list, feature_names=feature_names)
 
 
+def as_column(X):
+    """A 1-D series as an ``(n_frames, 1)`` column; anything else unchanged.
+
+    Nested sequences become arrays; ragged ones and other inputs are left for
+    :func:`check_trajectories` to validate and name.
+    """
+    X = _from_torch(X)
+    if isinstance(X, list | tuple):
+        try:
+            X = np.asarray(X)
+        except ValueError:
+            return X
+    if getattr(X, "ndim", None) == 1 and hasattr(X, "reshape"):
+        return X.reshape(-1, 1)
+    return X
+
+
 def check_int(value, name, minimum=None):
     """Return ``value`` as an int, or raise an error that names the argument.
 
-    ``TypeError`` when it is not an integer (``bool`` is not accepted),
-    ``ValueError`` when it is below ``minimum``.
+    Raises
+    ------
+    TypeError
+        ``value`` is not an integer; ``bool`` (also ``numpy.bool_``) is refused.
+    ValueError
+        ``value`` is below ``minimum``.
     """
     bound = "" if minimum is None else f" >= {minimum}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -32,10 +32,15 @@ _TORSIONS = {
 
 
 def _check_md(X, name="X"):
-    """One ``mdtraj.Trajectory`` or a non-empty list/tuple of them."""
+    """One ``mdtraj.Trajectory`` or a non-empty list/tuple of them, with frames.
+
+    The one check of trajectory inputs (the featurisers and ``sklss.analysis`` use
+    it): every trajectory must have at least one frame and finite coordinates.
+    Returns the trajectories as a list and whether a list was given.
+    """
     if isinstance(X, md.Trajectory):
-        return [X], False
-    if isinstance(X, (list, tuple)):
+        trajs, is_list = [X], False
+    elif isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError(
                 f"{name} is an empty {type(X).__name__}; expected an "
@@ -46,11 +51,30 @@ def _check_md(X, name="X"):
                 raise TypeError(
                     f"{name}[{i}] must be an mdtraj.Trajectory; got {type(t).__name__}."
                 )
-        return list(X), True
-    raise TypeError(
-        f"{name} must be an mdtraj.Trajectory or a list of them; got "
-        f"{type(X).__name__}. Load trajectories with mdtraj.load."
-    )
+        trajs, is_list = list(X), True
+    else:
+        raise TypeError(
+            f"{name} must be an mdtraj.Trajectory or a list of them; got "
+            f"{type(X).__name__}. Load trajectories with mdtraj.load."
+        )
+    for i, t in enumerate(trajs):
+        label = f"{name}[{i}]" if is_list else name
+        if t.n_frames == 0:
+            raise ValueError(
+                f"{label} has no frames (an mdtraj.Trajectory with 0 frames and "
+                f"{t.n_atoms} atoms); expected at least one frame."
+            )
+        xyz = t.xyz
+        if not np.isfinite(np.sum(xyz, dtype=np.float64)):
+            bad = ~np.isfinite(xyz).all(axis=(1, 2))
+            if bad.any():
+                raise ValueError(
+                    f"{label} has non-finite coordinates (NaN or infinity) in "
+                    f"{int(bad.sum())} of its {t.n_frames} frames, the first at "
+                    f"frame {int(np.flatnonzero(bad)[0])}; expected finite positions "
+                    "in nm."
+                )
+    return trajs, is_list
 
 
 def _select(topology, selection, name="selection"):
@@ -107,6 +131,14 @@ class _TrajectoryTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            ``X`` is not an mdtraj.Trajectory or a list of them.
+        ValueError
+            A trajectory has no frames, non-finite coordinates or another number
+            of atoms than the first.
         """
         trajs, _ = self._check_input(X, reset=True)
         self.n_atoms_ = trajs[0].n_atoms
@@ -124,6 +156,14 @@ class _TrajectoryTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_frames, n_features_out_) or list of such
             float32 (mdtraj's precision); a list when ``X`` is a list.
+
+        Raises
+        ------
+        TypeError
+            ``X`` is not an mdtraj.Trajectory or a list of them.
+        ValueError
+            A trajectory has no frames, non-finite coordinates or another number
+            of atoms than the fitted topology.
         """
         check_is_fitted(self)
         trajs, is_list = self._check_input(X, reset=False)
@@ -310,6 +350,15 @@ def to_trajectory(X, topology):
     mdtraj.Trajectory or list of mdtraj.Trajectory
         A list when ``X`` is a list. Save with ``.save_dcd``, ``.save_xtc`` or
         ``.save_pdb``.
+
+    Raises
+    ------
+    TypeError
+        ``topology`` is not an mdtraj.Topology or Trajectory, or ``X`` is not
+        numeric (see :func:`~sklss._data.check_trajectories`).
+    ValueError
+        ``X`` is not 2-D, has no frames, contains NaN or infinity, or does not have
+        ``3 * n_atoms`` columns.
     """
     if isinstance(topology, md.Trajectory):
         topology = topology.topology
@@ -395,14 +444,14 @@ class AlignedCoordinates(_TrajectoryTransformer):
         top = trajs[0].topology
         idx = _select(top, self.selection)
         ref = self.reference
-        if ref is None:
-            ref = trajs[0][0].atom_slice(idx)
-        elif not isinstance(ref, md.Trajectory):
+        if ref is not None and not isinstance(ref, md.Trajectory):
             raise TypeError(
                 "reference must be an mdtraj.Trajectory or None; got "
                 f"{type(ref).__name__}."
             )
-        elif ref.n_atoms == top.n_atoms:
+        if ref is None:
+            ref = trajs[0][0].atom_slice(idx)
+        elif _check_md(ref, "reference") and ref.n_atoms == top.n_atoms:
             ref = ref[0].atom_slice(idx)
         elif ref.n_atoms == len(idx):
             ref = ref[0]

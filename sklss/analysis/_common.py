@@ -6,9 +6,15 @@ from .._data import check_int, check_trajectories
 
 
 def _trajectories(X, name):
-    """Validated trajectories as float64 arrays, and whether a list was given."""
+    """Validated trajectories as float64 arrays, and whether a list was given.
+
+    Every array returned is a new object (a view when no conversion was needed), so
+    a library that toggles the flags of its inputs (deeptime makes them read-only
+    while it fits, then restores them one by one) never touches the user's arrays,
+    even when one array is given twice.
+    """
     trajs = check_trajectories(None, X, reset=False, name=name, n_features_attr=None)
-    return [np.asarray(t, dtype=np.float64) for t in trajs], trajs.is_list
+    return [np.asarray(t, dtype=np.float64).view() for t in trajs], trajs.is_list
 
 
 def _check_column(trajs, coordinate, name):
@@ -68,12 +74,7 @@ def _free_energy(counts):
 
 
 def _as_md_trajectories(traj, name):
-    import mdtraj as md
+    """Trajectories with frames and finite coordinates (``_molecules._check_md``)."""
+    from .._molecules import _check_md
 
-    items = list(traj) if isinstance(traj, list | tuple) else [traj]
-    if not items or not all(isinstance(t, md.Trajectory) for t in items):
-        raise TypeError(
-            f"{name} must be an mdtraj.Trajectory or a list of them; got "
-            f"{type(traj).__name__}."
-        )
-    return items, isinstance(traj, list | tuple)
+    return _check_md(traj, name)

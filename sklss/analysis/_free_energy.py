@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._data import check_int
+from .._data import as_column, check_int
 from ._common import (
     _blocks,
     _check_column,
@@ -143,14 +143,25 @@ def _compare_histograms(ref_counts, gen_counts, min_count):
     return result
 
 
+def _ndim(v):
+    """Number of dimensions of an array-like; None when it is ragged."""
+    if hasattr(v, "ndim"):
+        return v.ndim
+    try:
+        return np.ndim(v)
+    except ValueError:
+        return None
+
+
 def block_average(values, *, n_blocks=5):
-    """Mean of a time series with its block standard error.
+    """Mean of a time series with its block standard error, column by column.
 
     Parameters
     ----------
-    values : array-like of shape (n_frames,) or list of such
+    values : array-like of shape (n_frames,) or (n_frames, n_columns), or list of such
         Per-frame values (e.g. from :func:`radius_of_gyration`), one array per
-        trajectory.
+        trajectory. Axis 0 is time; the columns of a 2-D array are separate
+        series, averaged separately over the same blocks of frames.
     n_blocks : int, default=5
         Number of contiguous blocks.
 
@@ -158,7 +169,18 @@ def block_average(values, *, n_blocks=5):
     -------
     result : Bunch
         ``mean``, ``standard_error``, ``std`` (the spread of the values) and
-        ``block_means`` (n_blocks,).
+        ``block_means`` (n_blocks,): floats for 1-D values. For 2-D values the
+        first three are arrays of shape (n_columns,) and ``block_means`` has shape
+        (n_blocks, n_columns).
+
+    Raises
+    ------
+    TypeError
+        ``values`` is not numeric or ``n_blocks`` is not an int.
+    ValueError
+        ``values`` is ragged, complex, empty, not finite or has more than two
+        dimensions, the columns of the trajectories differ, ``n_blocks < 2``, or
+        there are fewer frames than blocks.
 
     Examples
     --------
@@ -166,18 +188,30 @@ def block_average(values, *, n_blocks=5):
     >>> from sklss.analysis import block_average
     >>> block_average(np.arange(10.0)).block_means
     array([0.5, 2.5, 4.5, 6.5, 8.5])
+    >>> block_average(np.arange(20.0).reshape(10, 2), n_blocks=2).mean
+    array([ 9., 10.])
     """
-    if isinstance(values, list | tuple) and all(np.ndim(v) == 1 for v in values):
-        arrays = [np.asarray(v, dtype=np.float64)[:, None] for v in values]
-    else:
-        arrays = [np.asarray(values, dtype=np.float64).reshape(-1, 1)]
-    trajs, _ = _trajectories(arrays if len(arrays) > 1 else arrays[0], "values")
+    is_list = (
+        isinstance(values, list | tuple)
+        and len(values) > 0
+        and all(_ndim(v) in (1, 2) for v in values)
+    )
+    items = list(values) if is_list else [values]
+    one_d = all(_ndim(v) == 1 for v in items)
+    arrays = [as_column(v) for v in items]
+    trajs, _ = _trajectories(arrays if is_list else arrays[0], "values")
     blocks = _blocks(trajs, n_blocks)
-    means = np.array([np.concatenate(b)[:, 0].mean() for b in blocks])
-    data = np.concatenate(trajs)[:, 0]
-    return Bunch(
-        mean=float(data.mean()),
-        standard_error=float(_standard_error(means)),
-        std=float(data.std()),
+    means = np.array([np.concatenate(b).mean(axis=0) for b in blocks])
+    data = np.concatenate(trajs)
+    result = Bunch(
+        mean=data.mean(axis=0),
+        standard_error=_standard_error(means),
+        std=data.std(axis=0),
         block_means=means,
     )
+    if one_d:
+        result.mean, result.standard_error, result.std = (
+            float(result[k][0]) for k in ("mean", "standard_error", "std")
+        )
+        result.block_means = means[:, 0]
+    return result

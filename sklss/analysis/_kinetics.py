@@ -40,10 +40,30 @@ def _correlation_sums(segments, max_lag, center):
     return sums, pairs, frames
 
 
+def _constant_columns(segments):
+    """Columns that take one value over all frames of ``segments``."""
+    frames = np.concatenate(segments)
+    return np.ptp(frames, axis=0) == 0
+
+
 def _autocorrelation(segments, max_lag, center):
     sums, pairs, frames = _correlation_sums(segments, max_lag, center)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums / pairs[:, None]) / (sums[0] / pairs[0])
+        acf = (sums / pairs[:, None]) / (sums[0] / pairs[0])
+    if center:
+        # Exactly NaN: round-off in the mean would otherwise leave a noise column.
+        acf[:, _constant_columns(segments)] = np.nan
+    return acf
+
+
+def _warn_constant(columns, name, consequence):
+    if columns.any():
+        warnings.warn(
+            f"Column(s) {np.flatnonzero(columns).tolist()} of {name} are constant: "
+            f"they have no fluctuations to correlate, {consequence}.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def autocorrelation(X, max_lag, *, center=True):
@@ -63,7 +83,17 @@ def autocorrelation(X, max_lag, *, center=True):
     Returns
     -------
     ndarray of shape (max_lag + 1, n_features)
-        ``C(0) = 1``; NaN at lags no trajectory is long enough for.
+        ``C(0) = 1``; NaN at lags no trajectory is long enough for, and NaN in the
+        columns whose normalisation ``<x(t) x(t)>`` is zero (constant columns with
+        ``center=True``, all-zero columns), with a ``UserWarning`` naming them.
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not numeric (booleans, strings, objects) or ``max_lag`` is not an
+        int.
+    ValueError
+        ``X`` is ragged, complex, not 2-D, empty or not finite, or ``max_lag < 1``.
 
     Examples
     --------
@@ -75,7 +105,18 @@ def autocorrelation(X, max_lag, *, center=True):
     """
     trajs, _ = _trajectories(X, "X")
     max_lag = check_int(max_lag, "max_lag", 1)
-    return _autocorrelation(trajs, max_lag, center)
+    center = _check_bool(center, "center")
+    acf = _autocorrelation(trajs, max_lag, center)
+    _warn_constant(np.isnan(acf[0]), "X", "so their autocorrelation is NaN")
+    return acf
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"{name} must be a bool; got {value!r} of type {type(value).__name__}."
+        )
+    return bool(value)
 
 
 def _check_cutoff(cutoff):
@@ -233,7 +274,20 @@ def relaxation_times(X, *, max_lag=None, cutoff=_EXP_MINUS_2, n_blocks=5, center
         ``timescales`` (n_features,) from all the data, ``standard_error``
         (n_features,), ``block_timescales`` (n_blocks, n_features),
         ``autocorrelation`` (max_lag + 1, n_features), ``lags`` (max_lag + 1,) and
-        ``fit_window`` (n_features,), the last lag ``L`` of each fit.
+        ``fit_window`` (n_features,), the last lag ``L`` of each fit. A constant
+        column has no relaxation: its time scale is NaN (a ``UserWarning`` names
+        such columns), and so are the block time scales of blocks in which it is
+        constant and then its standard error.
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not numeric, ``max_lag`` or ``n_blocks`` is not an int, ``cutoff``
+        is not a float or ``center`` is not a bool.
+    ValueError
+        ``X`` is ragged, complex, not 2-D, empty or not finite; ``max_lag < 1``,
+        ``n_blocks < 2``, the blocks are shorter than 3 frames, or ``cutoff`` is
+        not in (0, 1).
 
     See Also
     --------
@@ -264,17 +318,18 @@ def relaxation_times(X, *, max_lag=None, cutoff=_EXP_MINUS_2, n_blocks=5, center
         max_lag = max(1, len(np.concatenate(blocks[0])) // 10)
     max_lag = check_int(max_lag, "max_lag", 1)
     cutoff = _check_cutoff(cutoff)
+    center = _check_bool(center, "center")
     lags = np.arange(max_lag + 1)
-    acf = _autocorrelation(trajs, max_lag, center)
-    times, window = _fit_relaxation_times(acf[1:], lags[1:], cutoff)
-    block_times = np.array(
-        [
-            _fit_relaxation_times(
-                _autocorrelation(segments, max_lag, center)[1:], lags[1:], cutoff
-            )[0]
-            for segments in blocks
-        ]
-    )
+
+    def fit(segments):
+        acf = _autocorrelation(segments, max_lag, center)
+        times, window = _fit_relaxation_times(acf[1:], lags[1:], cutoff)
+        times[_constant_columns(segments)] = np.nan
+        return acf, times, window
+
+    acf, times, window = fit(trajs)
+    _warn_constant(_constant_columns(trajs), "X", "so their relaxation times are NaN")
+    block_times = np.array([fit(segments)[1] for segments in blocks])
     return Bunch(
         timescales=times,
         standard_error=_standard_error(block_times),

@@ -3,11 +3,46 @@
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._data import check_int
 from ._common import _as_md_trajectories
+
+
+def _atom_indices(atom_indices, n_atoms, name="atom_indices"):
+    """``atom_indices`` as a non-empty 1-D int array of valid atom indices, or None."""
+    if atom_indices is None:
+        return None
+    idx = np.asarray(atom_indices)
+    if idx.ndim != 1 or len(idx) == 0 or idx.dtype.kind not in "iu":
+        raise ValueError(
+            f"{name} must be a non-empty 1-D array of int atom indices; got "
+            f"{atom_indices!r}."
+        )
+    if idx.min() < 0 or idx.max() >= n_atoms:
+        raise ValueError(
+            f"{name} must index the {n_atoms} atoms; got indices from {idx.min()} "
+            f"to {idx.max()}."
+        )
+    return idx
+
+
+def _coordinates_copy(traj, atom_indices):
+    """A trajectory with its own copy of the coordinates of ``atom_indices``.
+
+    mdtraj's RMSD and superposition centre their arguments in place; working on a
+    copy leaves the user's trajectories untouched.
+    """
+    import mdtraj as md
+
+    if atom_indices is not None:
+        return traj.atom_slice(atom_indices)
+    return md.Trajectory(traj.xyz.copy(), traj.topology)
 
 
 def rmsd_to_reference(traj, reference, *, atom_indices=None, frame=0):
     """RMSD (nm) of every frame to a reference structure after optimal superposition.
+
+    Neither ``traj`` nor ``reference`` is modified (mdtraj's :func:`mdtraj.rmsd`
+    centres its arguments in place; it runs on copies here).
 
     Parameters
     ----------
@@ -25,6 +60,15 @@ def rmsd_to_reference(traj, reference, *, atom_indices=None, frame=0):
     -------
     ndarray of shape (n_frames,) or list of such
         Mirrors ``traj``.
+
+    Raises
+    ------
+    TypeError
+        ``traj`` or ``reference`` is not an mdtraj.Trajectory (``traj`` may be a
+        list of them), or ``frame`` is not an int.
+    ValueError
+        A trajectory has no frames or non-finite coordinates, ``frame`` or
+        ``atom_indices`` is out of range, or the numbers of atoms differ.
     """
     import mdtraj as md
 
@@ -33,19 +77,27 @@ def rmsd_to_reference(traj, reference, *, atom_indices=None, frame=0):
         raise TypeError(
             f"reference must be an mdtraj.Trajectory; got {type(reference).__name__}."
         )
+    _as_md_trajectories(reference, "reference")
+    frame = check_int(frame, "frame", 0)
+    if frame >= reference.n_frames:
+        raise ValueError(
+            f"frame must be < the {reference.n_frames} frames of reference; got "
+            f"{frame}."
+        )
+    ref_full = _coordinates_copy(reference[frame], None)
     out = []
     for t in trajs:
-        ref = reference
-        if atom_indices is not None:
-            t = t.atom_slice(atom_indices)
-            if reference.n_atoms != t.n_atoms:
-                ref = reference.atom_slice(atom_indices)
+        idx = _atom_indices(atom_indices, t.n_atoms)
+        t = _coordinates_copy(t, idx)
+        ref = ref_full
+        if idx is not None and ref_full.n_atoms != t.n_atoms:
+            ref = _coordinates_copy(ref_full, _atom_indices(idx, ref_full.n_atoms))
         if ref.n_atoms != t.n_atoms:
             raise ValueError(
                 f"reference has {ref.n_atoms} atoms but traj has {t.n_atoms} (after "
                 "atom_indices)."
             )
-        out.append(md.rmsd(t, ref, frame=frame).astype(np.float64))
+        out.append(md.rmsd(t, ref, frame=0).astype(np.float64))
     return out if is_list else out[0]
 
 
@@ -63,14 +115,23 @@ def radius_of_gyration(traj, *, atom_indices=None):
     -------
     ndarray of shape (n_frames,) or list of such
         Mirrors ``traj``.
+
+    Raises
+    ------
+    TypeError
+        ``traj`` is not an mdtraj.Trajectory or a list of them.
+    ValueError
+        A trajectory has no frames or non-finite coordinates, or ``atom_indices``
+        is not a non-empty 1-D array of valid atom indices.
     """
     import mdtraj as md
 
     trajs, is_list = _as_md_trajectories(traj, "traj")
     out = []
     for t in trajs:
-        if atom_indices is not None:
-            t = t.atom_slice(atom_indices)
+        idx = _atom_indices(atom_indices, t.n_atoms)
+        if idx is not None:
+            t = t.atom_slice(idx)
         out.append(md.compute_rg(t).astype(np.float64))
     return out if is_list else out[0]
 
@@ -99,6 +160,16 @@ def compare_bond_lengths(reference, generated, *, atom_pairs=None):
         ``reference_std``, ``generated_std`` (n_pairs,) in nm over all frames,
         ``relative_error`` ``|generated_mean - reference_mean| / reference_mean``
         (n_pairs,), and its ``max_relative_error`` and ``mean_relative_error``.
+
+    Raises
+    ------
+    TypeError
+        ``reference`` or ``generated`` is not an mdtraj.Trajectory or a list of
+        them.
+    ValueError
+        A trajectory has no frames or non-finite coordinates, the numbers of atoms
+        differ, the topology has no bonds and ``atom_pairs`` is None, or
+        ``atom_pairs`` is not an int array of shape (n_pairs, 2) of valid indices.
 
     Examples
     --------
@@ -133,11 +204,16 @@ def compare_bond_lengths(reference, generated, *, atom_pairs=None):
                 "The reference topology has no bonds; pass atom_pairs explicitly."
             )
     else:
-        pairs = np.asarray(atom_pairs, dtype=int)
-        if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
+        pairs = np.asarray(atom_pairs)
+        if (
+            pairs.ndim != 2
+            or pairs.shape[1] != 2
+            or len(pairs) == 0
+            or pairs.dtype.kind not in "iu"
+        ):
             raise ValueError(
-                "atom_pairs must be an array of shape (n_pairs, 2); got shape "
-                f"{pairs.shape}."
+                "atom_pairs must be an int array of shape (n_pairs, 2); got an array "
+                f"of shape {pairs.shape} and dtype {pairs.dtype}."
             )
         if pairs.min() < 0 or pairs.max() >= top.n_atoms:
             raise ValueError(

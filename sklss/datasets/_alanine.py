@@ -8,18 +8,27 @@ import hashlib
 import json
 import numbers
 import os
+import pickle
 import platform as _platform
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .._data import check_int
 from .._io import atomic_path
+from ._common import check_fits_in_memory
 
 # Bump when the generated data would change for the same arguments (system,
-# integrator, file layout): the version is part of the cache key.
-_FORMAT_VERSION = 1
+# integrator, seeding, file layout): the version is part of the cache key.
+# Version 2: random_state r seeds OpenMM with r + 1 (OpenMM takes 0 as "choose a
+# seed"), so every random_state, 0 included, reproduces its data.
+_FORMAT_VERSION = 2
+
+# OpenMM seeds are C ints; random_state + 1 must fit.
+_MAX_RANDOM_STATE = 2**31 - 2
 
 DEFAULT_N_FRAMES = 25_000
 
@@ -80,15 +89,24 @@ def _check_arguments(n_frames, random_state, platform):
     if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
         raise TypeError(
             "random_state must be an int (it is part of the cache key, so the data "
-            f"can be found again); got {type(random_state).__name__}."
+            f"can be found again); got {random_state!r} of type "
+            f"{type(random_state).__name__}."
         )
-    if not 0 <= random_state < 2**31:
-        raise ValueError(f"random_state must be in [0, 2**31 - 1]; got {random_state}.")
+    if not 0 <= random_state <= _MAX_RANDOM_STATE:
+        raise ValueError(
+            f"random_state must be an int in [0, {_MAX_RANDOM_STATE}]; got "
+            f"{random_state}."
+        )
     if platform not in _PLATFORMS:
         raise ValueError(
             f"platform must be one of {list(_PLATFORMS)}; got {platform!r}."
         )
     return int(n_frames), int(random_state)
+
+
+def _openmm_seed(random_state):
+    """The OpenMM seed of ``random_state``: never 0, which OpenMM takes as "random"."""
+    return int(random_state) + 1
 
 
 def _cache_path(data_home, n_frames, seed):
@@ -126,7 +144,7 @@ def _build_simulation(platform, seed):
         _SETTINGS["friction_per_ps"] / unit.picosecond,
         _SETTINGS["timestep_fs"] * unit.femtosecond,
     )
-    integrator.setRandomNumberSeed(seed)
+    integrator.setRandomNumberSeed(_openmm_seed(seed))
     properties = {"Threads": "1"} if platform == "CPU" else {}
     context = openmm.Context(
         system, integrator, openmm.Platform.getPlatformByName(platform), properties
@@ -149,7 +167,9 @@ def _simulate(n_frames, seed, platform, verbose):
 
     context, integrator, _ = _build_simulation(platform, seed)
     openmm.LocalEnergyMinimizer.minimize(context)
-    context.setVelocitiesToTemperature(_SETTINGS["temperature_K"] * unit.kelvin, seed)
+    context.setVelocitiesToTemperature(
+        _SETTINGS["temperature_K"] * unit.kelvin, _openmm_seed(seed)
+    )
     integrator.step(_SETTINGS["equilibration_steps"])
 
     steps = _SETTINGS["steps_per_frame"]
@@ -206,9 +226,74 @@ def _write_atomically(path, xyz, metadata):
         json.dump(metadata, f, indent=2)
 
 
-def _read(path):
+# What reading a truncated, corrupt or foreign file raises.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    ValueError,
+    KeyError,
+    pickle.UnpicklingError,
+    OSError,
+)
+
+
+def _read(path, n_frames):
+    """Data and metadata of a cache file; ``ValueError`` if it is not complete."""
     with np.load(path, allow_pickle=False) as data:
-        return data["xyz"], json.loads(str(data["metadata"]))
+        xyz, metadata = data["xyz"], json.loads(str(data["metadata"]))
+    if xyz.shape != (n_frames, 22, 3) or not np.all(np.isfinite(xyz)):
+        raise ValueError(
+            f"expected finite coordinates of shape ({n_frames}, 22, 3); got an "
+            f"array of shape {xyz.shape}"
+        )
+    return xyz, metadata
+
+
+def _openmm_available():
+    try:
+        import openmm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _generate(path, n_frames, seed, platform, verbose):
+    if not _openmm_available():
+        raise ImportError(
+            "Generating alanine dipeptide data needs OpenMM: pip install "
+            "'sklss[md]' (or conda install -c conda-forge openmm)."
+        )
+    xyz, speed = _simulate(n_frames, seed, platform, verbose)
+    metadata = _metadata(n_frames, seed, speed)
+    _write_atomically(path, xyz, metadata)
+    return xyz, metadata
+
+
+def _load_or_generate(path, n_frames, seed, platform, force, verbose):
+    """Read the cache file, generating it (again) when missing, forced or corrupt.
+
+    Runs under the cache file's lock.
+    """
+    if force or not path.exists():
+        return _generate(path, n_frames, seed, platform, verbose)
+    try:
+        return _read(path, n_frames)
+    except _READ_ERRORS as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if not _openmm_available():
+        raise ValueError(
+            f"The cached alanine dipeptide data at {str(path)!r} are truncated or "
+            f"corrupt ({problem}) and cannot be regenerated without OpenMM. Install "
+            "OpenMM and call load_alanine_dipeptide again with force=True to repair "
+            "the file, or delete it."
+        )
+    warnings.warn(
+        f"The cached alanine dipeptide data at {str(path)!r} are truncated or "
+        f"corrupt ({problem}); regenerating them.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return _generate(path, n_frames, seed, platform, verbose)
 
 
 def _to_mdtraj(xyz, metadata):
@@ -249,9 +334,12 @@ def load_alanine_dipeptide(
         Cache directory; see :func:`get_data_home` (``SKLSS_DATA`` environment
         variable, else ``~/.cache/sklss``). Files go to its ``alanine_dipeptide``
         subdirectory.
-    random_state : int, default=0
-        Seed of the initial velocities and the Langevin noise. Part of the cache key,
-        with ``n_frames`` and the physical settings.
+    random_state : int in [0, 2**31 - 2], default=0
+        Seed of the initial velocities and the Langevin noise (OpenMM is seeded with
+        ``random_state + 1``: OpenMM takes a seed of 0 as "choose one at random").
+        Part of the cache key, with ``n_frames`` and the physical settings: the same
+        arguments give the same data on every machine and platform, up to
+        round-off.
     platform : {"Reference", "CPU"}, default="Reference"
         OpenMM platform used when generating. Not part of the cache key: data from
         either platform are statistically equivalent (the trajectories differ in
@@ -274,12 +362,34 @@ def load_alanine_dipeptide(
     metadata : dict
         Only when ``return_metadata`` is true.
 
+    Raises
+    ------
+    TypeError
+        ``n_frames`` or ``random_state`` is not an int (``bool`` is refused), or
+        ``data_home`` is not a path.
+    ValueError
+        ``n_frames < 2``, ``random_state`` is out of range, ``platform`` is
+        unknown, the data would not fit in memory, or the cached file is truncated
+        or corrupt and OpenMM is not installed to regenerate it (the message gives
+        its path; ``force=True`` with OpenMM repairs it).
+    ImportError
+        The data are not cached and OpenMM is not installed.
+
+    Warns
+    -----
+    UserWarning
+        The cached file is truncated or corrupt; it is regenerated.
+
     Notes
     -----
     The data are first written to a temporary file in the cache directory and then
     renamed (:func:`os.replace`), so an interrupted generation never leaves a file
     that would be mistaken for complete data. The metadata are also written next to
     the data as a ``.json`` file for reading by eye.
+
+    Callers that ask for the same data at the same time (threads or processes) are
+    serialised by a lock file next to the data (``<name>.npz.lock``, which stays
+    there): the first generates, the others wait and then read the cache.
 
     Examples
     --------
@@ -288,20 +398,17 @@ def load_alanine_dipeptide(
     >>> traj.n_atoms, traj.n_frames  # doctest: +SKIP
     (22, 20)
     """
+    from filelock import FileLock
+
     n_frames, seed = _check_arguments(n_frames, random_state, platform)
+    # The file, the array read from it and the mdtraj copy of it.
+    check_fits_in_memory(3 * n_frames * 22 * 3 * 4, {"n_frames": n_frames})
     path = _cache_path(get_data_home(data_home), n_frames, seed)
-    if force or not path.exists():
-        try:
-            import openmm  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(
-                "Generating alanine dipeptide data needs OpenMM: pip install "
-                "'sklss[md]' (or conda install -c conda-forge openmm)."
-            ) from exc
-        xyz, speed = _simulate(n_frames, seed, platform, verbose)
-        metadata = _metadata(n_frames, seed, speed)
-        _write_atomically(path, xyz, metadata)
-    xyz, metadata = _read(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(path.name + ".lock")):
+        xyz, metadata = _load_or_generate(
+            path, n_frames, seed, platform, force, verbose
+        )
     metadata["path"] = str(path)
     traj = _to_mdtraj(xyz, metadata)
     return (traj, metadata) if return_metadata else traj
@@ -316,22 +423,33 @@ def measure_md_speed(n_steps=5000, *, platform="Reference", random_state=0):
         Number of 2 fs steps timed (after minimisation and 500 warm-up steps).
     platform : {"Reference", "CPU"}, default="Reference"
         OpenMM platform.
-    random_state : int, default=0
-        Seed of velocities and Langevin noise.
+    random_state : int in [0, 2**31 - 2], default=0
+        Seed of velocities and Langevin noise (OpenMM gets ``random_state + 1``, as
+        in :func:`load_alanine_dipeptide`).
 
     Returns
     -------
     dict
         ``steps_per_second``, ``ns_per_day`` and ``platform``.
+
+    Raises
+    ------
+    TypeError
+        ``n_steps`` or ``random_state`` is not an int.
+    ValueError
+        ``n_steps < 1``, ``random_state`` is out of range or ``platform`` is
+        unknown.
     """
-    check_int(n_steps, "n_steps", 1)
+    n_steps = check_int(n_steps, "n_steps", 1)
     _, seed = _check_arguments(2, random_state, platform)
     import openmm
     from openmm import unit
 
     context, integrator, _ = _build_simulation(platform, seed)
     openmm.LocalEnergyMinimizer.minimize(context)
-    context.setVelocitiesToTemperature(_SETTINGS["temperature_K"] * unit.kelvin, seed)
+    context.setVelocitiesToTemperature(
+        _SETTINGS["temperature_K"] * unit.kelvin, _openmm_seed(seed)
+    )
     integrator.step(500)
     start = time.perf_counter()
     integrator.step(int(n_steps))

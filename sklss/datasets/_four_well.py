@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._data import check_bin_edges
+from .._data import as_column, check_bin_edges, check_int, check_trajectories
+from ._common import check_fits_in_memory
 
 __all__ = [
     "compare_four_well",
@@ -258,22 +259,25 @@ def _distance(p, q):
 def _as_trajectories(X, name):
     """One ``(n_frames, 1)`` trajectory, a list or a stack of them, as a list."""
     if isinstance(X, list | tuple):
-        arrays = list(X)
+        items, is_list = [as_column(a) for a in X], True
     else:
-        X = np.asarray(X, dtype=float)
-        arrays = list(X) if X.ndim == 3 else [X]
-    out = []
-    for a in arrays:
-        a = np.asarray(a, dtype=float)
-        if a.ndim == 1:
-            a = a[:, None]
-        if a.ndim != 2 or a.shape[1] != 1 or len(a) < 2:
+        X = as_column(X)
+        is_list = getattr(X, "ndim", None) == 3
+        items = [as_column(a) for a in X] if is_list else [X]
+    trajs = check_trajectories(
+        None,
+        items if is_list else items[0],
+        reset=True,
+        name=name,
+        n_features_attr=None,
+    )
+    for a in trajs:
+        if a.shape[1] != 1 or len(a) < 2:
             raise ValueError(
                 f"{name} must be a trajectory of shape (n_frames, 1) with at least "
                 f"two frames, or a list of such; got shape {a.shape}."
             )
-        out.append(a)
-    return out
+    return [np.asarray(a, dtype=np.float64) for a in trajs]
 
 
 def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
@@ -297,6 +301,14 @@ def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
     P : ndarray of shape (n_bins, n_bins)
         Row-stochastic transition matrix, ``P[i, j] = p(j | i)``.
 
+    Raises
+    ------
+    TypeError
+        ``n_bins`` is not an int (``bool`` is refused).
+    ValueError
+        ``n_bins < 1``, ``kT`` is not a positive float, or the matrix would not
+        fit in the available memory.
+
     Examples
     --------
     >>> from sklss.datasets import four_well_transition_matrix
@@ -304,6 +316,10 @@ def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
     >>> P.shape
     (100, 100)
     """
+    n_bins = check_int(n_bins, "n_bins", 1)
+    kT = _check_positive(kT, "kT")
+    # P and the temporaries of its normalisation.
+    check_fits_in_memory(3 * 8 * n_bins**2, {"n_bins": n_bins})
     edges = np.linspace(x_range[0], x_range[1], n_bins + 1)
     centers = 0.5 * (edges[:-1] + edges[1:])
     V = four_well_potential(centers) / kT
@@ -370,6 +386,13 @@ def make_four_well(
     X : ndarray of shape (n_steps // stride + 1, 1)
         The trajectory (float64), first frame ``x0``.
 
+    Raises
+    ------
+    ValueError
+        ``n_steps`` or ``stride`` is not a positive int (``bool`` is refused),
+        ``dt`` or ``kT`` is not a positive float, ``x0`` is not a finite float, or
+        the trajectory would not fit in the available memory.
+
     Notes
     -----
     The integrator is a scalar loop over steps (a single trajectory is inherently
@@ -393,10 +416,15 @@ def make_four_well(
         cdf = np.cumsum(np.exp(-four_well_potential(grid) / kT))
         x = float(np.interp(rng.uniform(0, cdf[-1]), cdf, grid))
     else:
-        if not isinstance(x0, numbers.Real) or not np.isfinite(x0):
+        if (
+            isinstance(x0, bool)
+            or not isinstance(x0, numbers.Real)
+            or not np.isfinite(x0)
+        ):
             raise ValueError(f"x0 must be a finite float or None; got {x0!r}.")
         x = float(x0)
     n_frames = n_steps // stride + 1
+    check_fits_in_memory(8 * n_frames, {"n_steps": n_steps, "stride": stride})
     out = np.empty(n_frames)
     out[0] = x
     noise_scale = math.sqrt(2.0 * kT * dt)

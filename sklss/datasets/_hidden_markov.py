@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._data import check_int
+from ._common import check_fits_in_memory
 
 __all__ = ["make_metastable_hmm", "metastable_hmm_transition_matrix"]
 
@@ -58,6 +59,14 @@ def make_metastable_hmm(
     -------
     list of ndarray of shape (n_frames, 2)
 
+    Raises
+    ------
+    TypeError
+        ``n_frames`` or ``n_trajectories`` is not an int (``bool`` is refused).
+    ValueError
+        ``n_frames`` or ``n_trajectories`` is below 1, ``noise`` is not a finite
+        number >= 0, or the output would not fit in the available memory.
+
     Examples
     --------
     >>> from sklss.datasets import make_metastable_hmm
@@ -65,10 +74,19 @@ def make_metastable_hmm(
     >>> len(X), X[0].shape
     (2, (1000, 2))
     """
-    check_int(n_frames, "n_frames", 1)
-    check_int(n_trajectories, "n_trajectories", 1)
-    if not isinstance(noise, numbers.Real) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}.")
+    n_frames = check_int(n_frames, "n_frames", 1)
+    n_trajectories = check_int(n_trajectories, "n_trajectories", 1)
+    if (
+        isinstance(noise, bool)
+        or not isinstance(noise, numbers.Real)
+        or not 0 <= noise < np.inf
+    ):
+        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}.")
+    # The output (two float64 columns) and one trajectory's working arrays.
+    check_fits_in_memory(
+        16 * n_trajectories * n_frames + 48 * n_frames,
+        {"n_frames": n_frames, "n_trajectories": n_trajectories},
+    )
     rng = check_random_state(random_state)
     cumulative = np.cumsum(metastable_hmm_transition_matrix(), axis=1)
     out = []

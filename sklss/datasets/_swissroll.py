@@ -1,9 +1,10 @@
 """The swissroll model: a hidden four-state Markov chain behind a nonlinear map."""
 
-import numbers
-
 import numpy as np
 from sklearn.utils import check_random_state
+
+from .._data import check_int
+from ._common import check_fits_in_memory
 
 __all__ = ["make_swissroll", "swissroll_transition_matrix"]
 
@@ -56,6 +57,13 @@ def make_swissroll(n_frames=100_000, *, return_states=False, random_state=None):
     states : ndarray of shape (n_frames,)
         Hidden states in ``{0, 1, 2, 3}``; only when ``return_states`` is True.
 
+    Raises
+    ------
+    TypeError
+        ``n_frames`` is not an int (``bool`` is refused).
+    ValueError
+        ``n_frames < 1`` or the output would not fit in the available memory.
+
     Notes
     -----
     The slowest process exchanges states {0, 1} with {2, 3} (the inner and the outer
@@ -72,12 +80,9 @@ def make_swissroll(n_frames=100_000, *, return_states=False, random_state=None):
     """
     from deeptime.data import swissroll_model
 
-    if (
-        isinstance(n_frames, bool)
-        or not isinstance(n_frames, numbers.Integral)
-        or n_frames < 1
-    ):
-        raise ValueError(f"n_frames must be a positive int; got {n_frames!r}.")
+    n_frames = check_int(n_frames, "n_frames", 1)
+    # The output, the hidden states and deeptime's working arrays.
+    check_fits_in_memory(96 * n_frames, {"n_frames": n_frames})
     seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
     states, X = swissroll_model(int(n_frames), seed=seed)
     X = np.ascontiguousarray(X, dtype=np.float64)
