@@ -5,8 +5,14 @@ parameters and their constraints, device and seed resolution, the learning-rate
 schedule, ``warm_start``, epoch-end callbacks, and a template ``fit`` that validates
 the data, builds (or reuses) the networks, trains them with the one training loop
 of :mod:`sklss._training` and assigns every fitted attribute at once, at the end.
-A failed ``fit`` therefore leaves the estimator as it was. :class:`AffineScaler` is
-the one input-scaling module of the package.
+A failed ``fit`` therefore leaves the estimator as it was: unfitted, or with its
+previous complete fit unchanged. That includes divergence, whose
+:class:`~sklss.exceptions.TrainingDivergedError` offers the weights of the good epochs
+as a separate fitted copy, ``partial_estimator``. An interrupted ``fit``
+(``KeyboardInterrupt`` after the first epoch) ends normally with the best weights so
+far and ``converged_ = False``. :class:`AffineScaler` is the one input-scaling module
+of the package: it standardises in float64 and refuses values that would not fit the
+networks' float32.
 
 A subclass implements four hooks:
 
@@ -30,12 +36,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from ._torch import (
     ACTIVATIONS,
     TorchEstimatorMixin,
+    as_tensor,
     check_hidden_layer_sizes,
     resolve_device,
     seed_from_random_state,
@@ -43,16 +50,73 @@ from ._torch import (
     torch_generator,
 )
 from ._training import Callback, EpochEndCallback, train
+from .exceptions import TrainingDivergedError
 
 __all__ = [
     "AffineScaler",
     "BaseNetwork",
+    "FIT_STACKLEVEL",
     "FitData",
     "TrainingPlan",
+    "mean_and_std",
+    "reject_bool_numbers",
     "store_init_params",
 ]
 
 _SCHEDULES = ("constant", "linear")
+
+# Warnings raised while building the networks point at the user's call of ``fit``:
+# _build <- _fit <- fit <- scikit-learn's fit wrapper <- the caller.
+FIT_STACKLEVEL = 5
+# A feature whose spread is at most this fraction of its magnitude varies only in its
+# last few float64 digits: it is treated as constant (with a warning).
+_RELATIVE_PRECISION = 1e-12
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def reject_bool_numbers(estimator):
+    """Refuse ``True``/``False`` for a numeric parameter of ``estimator``.
+
+    ``bool`` is a subclass of ``int``, so scikit-learn's ``Interval`` constraints let
+    ``n_kernels=True`` through as 1. Every parameter constrained by a numeric
+    ``Interval`` and not also declared ``"boolean"`` is checked.
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError``) naming the parameter, what was expected and what was given.
+    """
+    params = estimator.get_params(deep=False)
+    for name, constraints in estimator._parameter_constraints.items():
+        value = params.get(name)
+        if not isinstance(value, (bool, np.bool_)) or not isinstance(constraints, list):
+            continue
+        if "boolean" in constraints:
+            continue
+        numeric = [c for c in constraints if isinstance(c, Interval)]
+        if numeric:
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be "
+                f"{numeric[0]}; got {value!r} of type "
+                f"{type(value).__name__} (a bool is not accepted where a number is "
+                "meant)."
+            )
+
+
+def mean_and_std(X):
+    """Per-feature mean and standard deviation of ``X`` in float64, without overflow.
+
+    Every column is divided by a power of two near its largest magnitude first (exact,
+    so ordinary data give the same bits as ``X.mean(0)``, ``X.std(0)``), so that data
+    near the float64 limits (``1e300``) do not overflow in the squares.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        peak = np.max(np.abs(X), axis=0) if len(X) else np.ones(X.shape[1])
+    peak[~((peak > 0) & np.isfinite(peak))] = 1.0
+    power = np.ldexp(1.0, np.frexp(peak)[1])
+    Y = X / power
+    return Y.mean(axis=0) * power, Y.std(axis=0) * power
 
 
 def store_init_params(estimator, arguments):
@@ -70,42 +134,101 @@ class AffineScaler(torch.nn.Module):
     """The affine map ``x -> (x - center) / scale``, per feature.
 
     Statistics are computed in float64 and applied in float64 on the host
-    (:meth:`transform`, before data are cast to the network's float32) or, through
-    the float32 buffers, on the network's device (:meth:`forward`). A feature whose
-    scale is zero to working precision gets scale 1, so it maps to a constant.
+    (:meth:`transform`, and :meth:`to_tensor` before data are cast to the network's
+    float32) or, through the float32 buffers, on the network's device
+    (:meth:`forward`). A feature whose scale is zero, or at most ``1e-12`` times its
+    center (it varies only in the last digits of float64), gets scale 1, so it maps to
+    a constant; the latter gives a ``UserWarning`` when ``name`` is given.
 
     Parameters
     ----------
     center, scale : array-like of shape (n_features,)
+    name : str or None, default=None
+        The argument the statistics come from, for the warning.
+    stacklevel : int, default=1
+        Of the warning, counted from the caller (1: the caller's line).
     """
 
-    def __init__(self, center, scale):
+    def __init__(self, center, scale, *, name=None, stacklevel=1):
         super().__init__()
         center = np.asarray(center, dtype=np.float64).copy()
         scale = np.asarray(scale, dtype=np.float64).copy()
-        tiny = 1e-12 * np.maximum(1.0, np.abs(center))
-        scale[~(scale > tiny)] = 1.0
+        constant = ~(scale > _RELATIVE_PRECISION * np.abs(center))
+        lost = np.flatnonzero(constant & (scale > 0))
+        if name is not None and len(lost):
+            j = lost[0]
+            warnings.warn(
+                f"{len(lost)} feature(s) of {name} (indices {lost.tolist()}) vary "
+                f"only below working precision: their spread is at most "
+                f"{_RELATIVE_PRECISION:g} times their magnitude (feature {j}: center "
+                f"{float(center[j])!r}, spread {float(scale[j])!r}), so they are "
+                "treated as "
+                f"constant. Subtract the offset from {name} before fitting if the "
+                "variation matters.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
+        scale[constant] = 1.0
         self.center = center
         self.scale = scale
         self.register_buffer("center_t", torch.as_tensor(center, dtype=torch.float32))
         self.register_buffer("scale_t", torch.as_tensor(scale, dtype=torch.float32))
 
     @classmethod
-    def standardize(cls, X):
-        """Zero mean and unit variance over the frames of ``X``."""
-        X = np.asarray(X, dtype=np.float64)
-        return cls(X.mean(axis=0), X.std(axis=0))
+    def standardize(cls, X, *, name=None, stacklevel=1):
+        """Zero mean and unit variance over the frames of ``X`` (see
+        :func:`mean_and_std`)."""
+        mean, std = mean_and_std(X)
+        return cls(mean, std, name=name, stacklevel=stacklevel + 1)
 
     @classmethod
-    def from_range(cls, X, half_width=1.0):
+    def from_range(cls, X, half_width=1.0, *, name=None, stacklevel=1):
         """Map the range of ``X`` onto ``[-half_width, half_width]``."""
         X = np.asarray(X, dtype=np.float64)
-        lo, hi = X.min(axis=0), X.max(axis=0)
-        return cls((hi + lo) / 2.0, (hi - lo) / (2.0 * half_width))
+        # Halves first: the sum and difference cannot overflow.
+        lo, hi = X.min(axis=0) / 2.0, X.max(axis=0) / 2.0
+        return cls(
+            hi + lo, (hi - lo) / half_width, name=name, stacklevel=stacklevel + 1
+        )
 
     def transform(self, X):
         """Scaled copy of ``X`` in float64 (numpy)."""
-        return (np.asarray(X, dtype=np.float64) - self.center) / self.scale
+        with np.errstate(over="ignore"):
+            return (np.asarray(X, dtype=np.float64) - self.center) / self.scale
+
+    def to_tensor(self, X, device, name, dtype=torch.float32):
+        """``X`` scaled in float64, then as a tensor of ``dtype`` on ``device``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        device : torch.device or str
+        name : str
+            The argument ``X`` came from, for the error message.
+        dtype : torch.dtype, default=torch.float32
+
+        Raises
+        ------
+        ValueError
+            When a scaled value lies beyond the float32 range (the networks
+            compute in float32): such inputs are far outside anything seen in
+            training and would become infinite.
+        """
+        X = np.asarray(X)
+        S = self.transform(X)
+        bad = ~(np.abs(S) <= _FLOAT32_MAX)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{name} holds {int(bad.sum())} value(s) beyond the float32 range "
+                f"(|x| <= {_FLOAT32_MAX:.3g}) after standardisation with the "
+                "training statistics, which the networks (float32) cannot "
+                f"represent; for instance {float(X[i, j])!r} in feature {j} becomes "
+                f"{float(S[i, j])!r} (center {float(self.center[j])!r}, scale "
+                f"{float(self.scale[j])!r}). Pass {name} in the units and range of "
+                "the training data."
+            )
+        return as_tensor(S, device, dtype)
 
     def inverse_transform(self, Y):
         """Back to the user's units, float64 (numpy)."""
@@ -143,6 +266,9 @@ class TrainingPlan:
     validate: object = None
     early_stopping: bool = True
     callbacks: list = field(default_factory=list)
+    # Training state held in modules (a weight average): snapshotted and restored
+    # with the model's modules, never assigned to the estimator.
+    extra_modules: dict = field(default_factory=dict)
 
 
 class LinearDecay(Callback):
@@ -212,7 +338,18 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
     # ----------------------------------------------------------------- template
 
     def _fit(self, X, y=None):
-        """Validate, build or reuse, train, then assign all fitted state at once."""
+        """Validate, build or reuse, train, then assign all fitted state at once.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When training diverged. The estimator is left as it was before ``fit``
+            (unfitted, or with its previous fit unchanged); the error carries the
+            ``history`` and, when at least one epoch before the failure was good,
+            ``partial_estimator``: a fitted copy with the weights a normal end of
+            training would have kept from those epochs, marked ``converged_ =
+            False`` (None otherwise).
+        """
         device = resolve_device(self.device)
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         learning_rate, schedule = self._resolve_learning_rate()
@@ -235,24 +372,51 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
             n_batches = max(1, math.ceil(plan.n_samples / plan.batch_size))
             callbacks.append(LinearDecay(plan.optimizers, self.max_epochs * n_batches))
         callbacks += [EpochEndCallback(f) for f in self.callbacks or ()]
-        history, converged = train(
-            modules=modules,
-            step=plan.step,
-            n_samples=plan.n_samples,
-            batch_size=plan.batch_size,
-            max_epochs=self.max_epochs,
-            generator=generator,
-            validate=plan.validate,
-            early_stopping=plan.early_stopping,
-            n_iter_no_change=getattr(self, "n_iter_no_change", 10),
-            tol=getattr(self, "tol", 1e-4),
-            device=device,
-            verbose=self.verbose,
-            desc=f"{type(self).__name__}.fit",
-            callbacks=callbacks,
-            # train <- _fit <- fit <- scikit-learn's fit wrapper <- the caller
-            stacklevel=5,
-        )
+        try:
+            history, converged = train(
+                modules={**modules, **plan.extra_modules},
+                step=plan.step,
+                n_samples=plan.n_samples,
+                batch_size=plan.batch_size,
+                max_epochs=self.max_epochs,
+                generator=generator,
+                validate=plan.validate,
+                early_stopping=plan.early_stopping,
+                n_iter_no_change=getattr(self, "n_iter_no_change", 10),
+                tol=getattr(self, "tol", 1e-4),
+                device=device,
+                verbose=self.verbose,
+                desc=f"{type(self).__name__}.fit",
+                callbacks=callbacks,
+                # train <- _fit <- fit <- scikit-learn's fit wrapper <- the caller
+                stacklevel=5,
+            )
+        except TrainingDivergedError as error:
+            error.partial_estimator = self._partial_estimator(
+                modules, data, device, plan, error.history
+            )
+            error.args = (
+                f"{error.args[0]} The {type(self).__name__} was left as it was "
+                "before fit; "
+                + (
+                    "error.partial_estimator holds a fitted copy with the weights "
+                    "of the epochs before."
+                    if error.partial_estimator is not None
+                    else "no epoch completed without diverging."
+                ),
+            )
+            raise
+        try:
+            fitted = self._fitted_state(modules, data, device, plan, history, converged)
+        except TrainingDivergedError as error:
+            error.history = history
+            error.partial_estimator = None
+            raise
+        self._set_fitted(fitted, data)
+        return self
+
+    def _fitted_state(self, modules, data, device, plan, history, converged):
+        """Every fitted attribute of a training that ended, as a dict."""
         fitted = dict(modules)
         fitted.update(self._finalize(modules, data, device, plan))
         fitted.update(
@@ -263,13 +427,34 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
             n_features_in_=data.n_features_in,
             _fitted_architecture=self._architecture(),
         )
+        return fitted
+
+    def _set_fitted(self, fitted, data):
+        """Assign the fitted state (the only place ``fit`` touches ``self``)."""
         for name, value in fitted.items():
             setattr(self, name, value)
         if data.feature_names_in is not None:
             self.feature_names_in_ = data.feature_names_in
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        return self
+
+    def _partial_estimator(self, modules, data, device, plan, history):
+        """A fitted copy from the good epochs of a diverged training, or None."""
+        if history is None or len(history) < 2:
+            return None
+        try:
+            fitted = self._fitted_state(
+                modules, data, device, plan, list(history), converged=False
+            )
+        except TrainingDivergedError:
+            return None
+        partial = clone(self)
+        partial._set_fitted(fitted, data)
+        return partial
+
+    def _validate_params(self):
+        super()._validate_params()
+        reject_bool_numbers(self)
 
     # ------------------------------------------------------------------ helpers
 

@@ -9,9 +9,16 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _deprecate_positional_args, check_is_fitted
 
-from ._base import AffineScaler, BaseNetwork, TrainingPlan, store_init_params
+from ._base import (
+    FIT_STACKLEVEL,
+    AffineScaler,
+    BaseNetwork,
+    TrainingPlan,
+    mean_and_std,
+    store_init_params,
+)
 from ._data import check_trajectories
-from ._torch import as_tensor, make_mlp, seed_from_random_state, torch_generator
+from ._torch import make_mlp, seed_from_random_state, torch_generator
 from ._training import Callback
 
 __all__ = ["CWGANDecoder"]
@@ -305,6 +312,27 @@ class CWGANDecoder(BaseNetwork):
         -------
         self : CWGANDecoder
             The fitted decoder.
+
+        Raises
+        ------
+        ValueError
+            When ``Z`` or ``y`` is invalid (non-finite values, different frame
+            counts) or a parameter is (a bool given for a number, for instance).
+            The estimator is left as it was.
+        TrainingDivergedError
+            When a loss became NaN or infinite. The estimator is left as it was;
+            the error carries ``history`` and ``partial_estimator`` (see
+            :class:`~sklss.exceptions.TrainingDivergedError`).
+
+        Warns
+        -----
+        ConvergenceWarning
+            When training was interrupted (``KeyboardInterrupt`` after the first
+            epoch keeps the networks of the last complete epoch and sets
+            ``converged_`` to False).
+        UserWarning
+            When features of ``Z`` or ``y`` vary only below float64 working
+            precision relative to their magnitude (they are treated as constant).
         """
         return self._fit(Z, y)
 
@@ -354,19 +382,23 @@ class CWGANDecoder(BaseNetwork):
             output_activation="tanh",
         )
         critic = make_mlp(n_x + n_z, hidden, 1, activation=self.activation)
-        x_scaler = AffineScaler.from_range(X, _MARGIN)
+        x_scaler = AffineScaler.from_range(
+            X, _MARGIN, name="y", stacklevel=FIT_STACKLEVEL
+        )
         return {
             "generator_": generator,
             "critic_": critic,
-            "z_scaler_": AffineScaler.standardize(Z),
+            "z_scaler_": AffineScaler.standardize(
+                Z, name="Z", stacklevel=FIT_STACKLEVEL
+            ),
             "x_scaler_": x_scaler,
-            "critic_scaler_": AffineScaler(x_scaler.center, X.std(axis=0)),
+            "critic_scaler_": AffineScaler(x_scaler.center, mean_and_std(X)[1]),
         }
 
     def _training_plan(self, modules, data, device, *, seed, generator, lr):
         gen, critic = modules["generator_"], modules["critic_"]
-        Zt = as_tensor(modules["z_scaler_"].transform(data.arrays["Z"]), device)
-        Xt = as_tensor(modules["x_scaler_"].transform(data.arrays["X"]), device)
+        Zt = modules["z_scaler_"].to_tensor(data.arrays["Z"], device, "Z")
+        Xt = modules["x_scaler_"].to_tensor(data.arrays["X"], device, "y")
         betas = (0.0, 0.9)
         opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
         opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
@@ -426,9 +458,12 @@ class CWGANDecoder(BaseNetwork):
                 "gradient_penalty": penalty.item(),
             }
 
-        callbacks = []
+        callbacks, extra_modules = [], {}
         if self.ema_decay > 0:
-            callbacks.append(_WeightAveraging(gen, self.ema_decay, n_critic))
+            averaging = _WeightAveraging(gen, self.ema_decay, n_critic)
+            callbacks.append(averaging)
+            # The average is restored with the networks on divergence/interruption.
+            extra_modules["generator_average"] = averaging.average
         return TrainingPlan(
             step=step,
             n_samples=len(Zt),
@@ -436,6 +471,7 @@ class CWGANDecoder(BaseNetwork):
             batch_size=self.batch_size,
             early_stopping=False,
             callbacks=callbacks,
+            extra_modules=extra_modules,
         )
 
     def _finalize(self, modules, data, device, plan):
@@ -470,6 +506,12 @@ class CWGANDecoder(BaseNetwork):
         X : ndarray of shape (n_frames, n_features_out) or list of such
             Decoded configurations in the units of the training ``y``; a list when
             ``Z`` is a list, float32 for float32 ``Z`` and float64 otherwise.
+
+        Raises
+        ------
+        ValueError
+            When ``Z`` holds values that lie beyond the float32 range after
+            standardisation with the training statistics.
         """
         check_is_fitted(self)
         Z = check_trajectories(self, Z, reset=False, name="Z")
@@ -489,11 +531,12 @@ class CWGANDecoder(BaseNetwork):
             for start in range(0, len(Z_all), _SAMPLE_CHUNK):
                 stop = min(start + _SAMPLE_CHUNK, len(Z_all))
                 inp = buf[: stop - start]
-                z = as_tensor(Z_all[start:stop], device)
-                inp[:, :n_z] = self.z_scaler_(z)
+                # Both scalings in float64 on the host: large offsets or scales of
+                # Z and y cost no precision and cannot overflow float32.
+                inp[:, :n_z] = self.z_scaler_.to_tensor(Z_all[start:stop], device, "Z")
                 inp[:, n_z:].normal_(generator=gen)
-                x = self.x_scaler_.inverse(self.generator_(inp))
-                out[start:stop] = x.cpu().numpy()
+                x = self.generator_(inp).cpu().numpy()
+                out[start:stop] = self.x_scaler_.inverse_transform(x)
         bounds = np.cumsum([0, *Z.lengths])
         pieces = [out[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         return pieces if Z.is_list else pieces[0]

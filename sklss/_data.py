@@ -8,11 +8,13 @@ re-implements them.
 """
 
 import numbers
+import os
 import sys
 import warnings
 
 import numpy as np
 from scipy.sparse import issparse
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
     _check_feature_names,
     _get_feature_names,
@@ -23,10 +25,17 @@ __all__ = [
     "Trajectories",
     "as_column",
     "check_bin_edges",
+    "check_bins",
     "check_finite",
-    "check_trajectories",
+    "check_fits_in_memory",
     "check_int",
     "check_lagtime",
+    "check_random_state_named",
+    "check_range",
+    "check_real",
+    "check_real_array",
+    "check_trajectories",
+    "histogram_edges",
     "lagged_pairs",
     "mirror",
 ]
@@ -121,6 +130,8 @@ def _from_torch(X):
 
 def _as_array(X, name):
     """Nested sequences as an ndarray; array-likes and sparse matrices pass through."""
+    if issparse(X):  # before the dict test: scipy's dok format is a dict
+        return X
     if X is None or isinstance(X, str | bytes | dict | set | frozenset):
         raise TypeError(
             f"{name} must be an array-like of shape (n_frames, n_features) or a list "
@@ -442,17 +453,372 @@ def mirror(outputs, trajectories):
     return list(outputs) if trajectories.is_list else outputs[0]
 
 
-def check_bin_edges(edges, name):
-    """Return ``edges`` as a float64 array of strictly increasing, finite bin edges."""
-    edges = np.asarray(edges, dtype=np.float64)
-    if (
-        edges.ndim != 1
-        or len(edges) < 2
-        or not np.all(np.isfinite(edges))
-        or np.any(np.diff(edges) <= 0)
-    ):
+def check_real(
+    value, name, *, low=None, high=None, closed="both", allow_none=False
+):
+    """Return ``value`` as a finite float in an interval, or raise a named error.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check.
+    name : str
+        The argument's name, used in the messages.
+    low, high : float or None, default=None
+        Bounds of the interval; ``None`` leaves that side open. The value must be
+        finite in any case (NaN and infinity are refused).
+    closed : {"both", "left", "right", "neither"}, default="both"
+        Which bounds belong to the interval.
+    allow_none : bool, default=False
+        Accept (and return) ``None``.
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number (``bool``, strings, complex numbers and
+        sequences are refused), or ``None`` when not allowed.
+    ValueError
+        ``value`` is NaN, infinite or outside the interval.
+    """
+    if value is None and allow_none:
+        return None
+    left = low is not None and closed in ("both", "left")
+    right = high is not None and closed in ("both", "right")
+    interval = (
+        ("[" if left else "(")
+        + ("-inf" if low is None else f"{low:g}")
+        + ", "
+        + ("inf" if high is None else f"{high:g}")
+        + ("]" if right else ")")
+    )
+    expected = f"a finite float in {interval}" + (" or None" if allow_none else "")
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be {expected}; got {value!r} of type {type(value).__name__}."
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf") if value > 0 else float("-inf")
+    outside = not np.isfinite(number)
+    if low is not None:
+        outside |= number < low if left else number <= low
+    if high is not None:
+        outside |= number > high if right else number >= high
+    if outside:
+        raise ValueError(f"{name} must be {expected}; got {value!r}.")
+    return number
+
+
+def check_real_array(value, name, *, ndim=None, allow_nan=False):
+    """Return ``value`` as a new float64 array of real numbers, or raise a named error.
+
+    Parameters
+    ----------
+    value : array-like
+        Numbers, nested sequences, arrays or torch tensors (detached and copied,
+        so ``requires_grad`` and the device do not matter).
+    name : str
+        The argument's name, used in the messages.
+    ndim : int or None, default=None
+        Required number of dimensions.
+    allow_nan : bool, default=False
+        Accept NaN (infinity is refused in any case).
+
+    Returns
+    -------
+    ndarray of float64
+        A copy: the caller may modify it.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is None, a string, a dict or a set, or holds booleans, strings or
+        other non-numbers.
+    ValueError
+        ``value`` is ragged, complex, has another number of dimensions than
+        ``ndim``, or holds infinity (or NaN, unless allowed).
+    """
+    value = _from_torch(value)
+    if value is None or isinstance(value, str | bytes | dict | set | frozenset):
+        raise TypeError(
+            f"{name} must be an array-like of real numbers; got "
+            f"{type(value).__name__}."
+        )
+    try:
+        arr = np.asarray(value)
+    except ValueError:
         raise ValueError(
-            f"{name} must be a 1-D array of at least two finite, strictly increasing "
-            f"bin edges; got {edges!r}."
+            f"{name} is a ragged nested sequence (its rows have different lengths); "
+            "expected an array of real numbers."
+        ) from None
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {arr.dtype}; expected "
+            "real numbers."
+        )
+    if arr.dtype.kind not in "iuf" + "O":
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; expected real numbers (float or int)."
+        )
+    if arr.dtype.kind == "O" and any(
+        isinstance(v, bool | np.bool_ | complex | np.complexfloating)
+        for v in arr.ravel()
+    ):
+        raise TypeError(f"{name} must hold real numbers (float or int).")
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(
+            f"{name} must hold real numbers (float or int); an element could not be "
+            f"converted: {exc}"
+        ) from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(
+            f"{name} must be a {ndim}-D array; got an array of shape {arr.shape}."
+        )
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        what = "infinity" if allow_nan or not np.isnan(arr).any() else "NaN"
+        raise ValueError(
+            f"{name} contains {what} ({np.count_nonzero(bad)} value(s)); expected "
+            f"finite values{' or NaN' if allow_nan else ''}."
+        )
+    return arr
+
+
+def check_random_state_named(random_state, name="random_state"):
+    """:func:`sklearn.utils.check_random_state` with errors that name the argument.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy.random.RandomState or the numpy.random module
+        ``None`` or ``numpy.random``: the global random state; an int in
+        ``[0, 2**32 - 1]``: a new RandomState seeded with it; a RandomState: itself.
+    name : str, default="random_state"
+        The argument's name, used in the messages.
+
+    Returns
+    -------
+    numpy.random.RandomState
+
+    Raises
+    ------
+    TypeError
+        ``random_state`` is of another type (``bool``, float, str, sequence...).
+    ValueError
+        ``random_state`` is an int outside ``[0, 2**32 - 1]``.
+    """
+    if random_state is None or random_state is np.random:
+        return check_random_state(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    expected = "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState"
+    if isinstance(random_state, bool | np.bool_) or not isinstance(
+        random_state, numbers.Integral
+    ):
+        raise TypeError(
+            f"{name} must be {expected}; got {random_state!r} of type "
+            f"{type(random_state).__name__}."
+        )
+    if not 0 <= random_state <= 2**32 - 1:
+        raise ValueError(f"{name} must be {expected}; got {random_state}.")
+    return np.random.RandomState(int(random_state))
+
+
+def _available_memory():
+    """Bytes of memory available to a new allocation, or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _format_bytes(n):
+    if n >= 1024**6:
+        return "more than 1 EiB"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def check_fits_in_memory(n_bytes, arguments):
+    """Refuse a request whose arrays would not fit in the available memory.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Bytes the output (with the working arrays) needs.
+    arguments : dict
+        The size arguments that determine ``n_bytes``, by name, for the message.
+
+    Raises
+    ------
+    ValueError
+        ``n_bytes`` exceeds the memory available (checked before anything is
+        allocated or computed). Nothing is checked when the available memory
+        cannot be determined.
+    """
+    available = _available_memory()
+    if available is None or n_bytes <= available:
+        return
+    given = ", ".join(f"{name}={value}" for name, value in arguments.items())
+    raise ValueError(
+        f"{given} would need about {_format_bytes(n_bytes)} ({n_bytes} bytes) of "
+        f"memory, more than the {_format_bytes(available)} available; reduce "
+        f"{' or '.join(arguments)}."
+    )
+
+
+def check_bin_edges(edges, name):
+    """Return ``edges`` as a float64 array of strictly increasing, finite bin edges.
+
+    Raises
+    ------
+    TypeError
+        ``edges`` is not an array-like of real numbers.
+    ValueError
+        ``edges`` is not 1-D, has fewer than two edges, holds NaN or infinity or
+        is not strictly increasing.
+    """
+    expected = "a 1-D array of at least two finite, strictly increasing bin edges"
+    try:
+        arr = check_real_array(edges, name)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be {expected}: {exc}") from None
+    if arr.ndim != 1 or len(arr) < 2 or np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} must be {expected}; got {arr!r}.")
+    return arr
+
+
+def check_range(value, name="range"):
+    """Return ``value`` as a ``(low, high)`` pair of finite floats with ``low < high``.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a pair of real numbers.
+    ValueError
+        ``value`` does not hold two values, a value is not finite, or
+        ``low >= high``.
+    """
+    expected = "(low, high) with finite low < high"
+    try:
+        n_values = None if isinstance(value, str | bytes | dict) else len(value)
+    except TypeError:
+        n_values = None
+    if n_values is None:
+        raise TypeError(
+            f"{name} must be {expected}; got {value!r} of type {type(value).__name__}."
+        )
+    if n_values != 2:
+        raise ValueError(f"{name} must be {expected}; got {n_values} value(s).")
+    low, high = (check_real(v, name) for v in value)
+    if not low < high:
+        raise ValueError(f"{name} must be {expected}; got {value!r}.")
+    return low, high
+
+
+def check_bins(
+    bins,
+    range=None,  # noqa: A002 - numpy's name
+    *,
+    name="bins",
+    range_name="range",
+    minimum=1,
+    n_dims=1,
+    n_arrays=16,
+    allow_edges=True,
+):
+    """Validate the bins of a histogram: a number of bins (and a range) or edges.
+
+    Parameters
+    ----------
+    bins : int or array-like
+        A number of equal bins, or bin edges when ``allow_edges``.
+    range : (float, float) or None, default=None
+        Range of the equal bins; ``None`` leaves it to the data. Refused with
+        edges, which fix the range themselves.
+    name, range_name : str
+        The arguments' names, used in the messages.
+    minimum : int, default=1
+        Smallest number of bins.
+    n_dims : int, default=1
+        Dimensions of the histogram: it has ``bins ** n_dims`` cells.
+    n_arrays : int, default=16
+        Float64 arrays of one value per cell the caller allocates; with
+        ``n_dims`` they bound the memory checked before anything is allocated.
+    allow_edges : bool, default=True
+        Accept bin edges instead of a number of bins.
+
+    Returns
+    -------
+    bins : int or ndarray
+        The number of bins, or the edges as a float64 array.
+    range : (float, float) or None
+        The checked range (``None`` with edges or when none was given).
+
+    Raises
+    ------
+    TypeError
+        ``bins`` is not an int (nor edges), or ``range`` is not a pair of numbers.
+    ValueError
+        ``bins < minimum``, the histogram would not fit in the available memory,
+        the edges are not strictly increasing and finite, ``range`` is not finite
+        with ``low < high``, or both edges and ``range`` were given.
+    """
+    if allow_edges and (
+        isinstance(bins, list | tuple | np.ndarray) or hasattr(bins, "__array__")
+    ):
+        if range is not None:
+            raise ValueError(
+                f"{range_name} applies only when {name} is a number of bins; the "
+                f"edges given as {name} already fix the range, got "
+                f"{range_name}={range!r}."
+            )
+        return check_bin_edges(bins, name), None
+    n_bins = check_int(bins, name, minimum)
+    check_fits_in_memory(8 * n_arrays * n_bins**n_dims, {name: n_bins})
+    return n_bins, None if range is None else check_range(range, range_name)
+
+
+def histogram_edges(bins, range, values, name):  # noqa: A002 - numpy's name
+    """Bin edges from the result of :func:`check_bins` and the data ``values``.
+
+    Without a range the equal bins span the minimum and maximum of ``values``,
+    widened by 0.5 on each side when they are equal (numpy's rule).
+
+    Raises
+    ------
+    ValueError
+        The span of ``values`` (argument ``name``) exceeds the largest float.
+    """
+    if not isinstance(bins, numbers.Integral):
+        return bins
+    if range is None:
+        low, high = float(np.min(values)), float(np.max(values))
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+    else:
+        low, high = range
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges = np.linspace(low, high, bins + 1)
+    if not np.all(np.isfinite(edges)):
+        raise ValueError(
+            f"The values of {name} span [{low!r}, {high!r}], wider than the largest "
+            "float: their histogram cannot be computed. Rescale them or pass a "
+            "range."
         )
     return edges

@@ -9,14 +9,20 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _deprecate_positional_args, check_is_fitted
 
-from ._base import AffineScaler, BaseNetwork, TrainingPlan, store_init_params
+from ._base import (
+    FIT_STACKLEVEL,
+    AffineScaler,
+    BaseNetwork,
+    TrainingPlan,
+    store_init_params,
+)
 from ._data import check_int, check_trajectories, lagged_pairs, mirror
 from ._torch import (
     NUMPY_ACTIVATIONS,
     activation_name,
-    as_tensor,
     make_mlp,
     seed_from_random_state,
+    to_numpy,
     torch_generator,
 )
 from ._training import train_validation_split
@@ -31,6 +37,10 @@ _MEAN_MARGIN = 0.1
 # Lower bound on every kernel's standard deviation (internal units, range 2): keeps
 # the likelihood bounded when a kernel collapses onto a few training points.
 _SIGMA_MIN = 1e-3
+# Upper bound on every kernel's standard deviation (internal units): twice the
+# training range. Wider kernels describe nothing the data could show, and without a
+# bound a network that extrapolates could sample infinite or NaN frames.
+_SIGMA_MAX = 4.0
 # Random numbers and output frames are produced in chunks of about this many scalars.
 _CHUNK_SCALARS = 1 << 18
 # Up to this many parallel trajectories the CPU sampler runs on numpy/BLAS, whose
@@ -49,11 +59,20 @@ def _kernel_parameters(mean_pre, scale_pre, xp=torch):
     sampling) or ``numpy`` (the CPU samplers).
 
     The means are bounded to ``±(1 + _MEAN_MARGIN)``, ``(1 + m) tanh(x / 2)``; the
-    standard deviations are ``softplus(x) + _SIGMA_MIN``.
+    standard deviations are ``min(softplus(x), _SIGMA_MAX - _SIGMA_MIN) +
+    _SIGMA_MIN``, between ``_SIGMA_MIN`` and ``_SIGMA_MAX``, so that every sampled
+    frame is finite.
     """
-    softplus = torch.nn.functional.softplus if xp is torch else _np_softplus
     mean = xp.tanh(mean_pre * 0.5) * (1.0 + _MEAN_MARGIN)
-    return mean, softplus(scale_pre) + _SIGMA_MIN
+    if xp is torch:
+        spread = torch.nn.functional.softplus(scale_pre).clamp(
+            max=_SIGMA_MAX - _SIGMA_MIN
+        )
+    else:
+        spread = np.minimum(
+            _np_softplus(scale_pre), np.float32(_SIGMA_MAX - _SIGMA_MIN)
+        )
+    return mean, spread + _SIGMA_MIN
 
 
 class MDNPropagator(BaseNetwork):
@@ -65,10 +84,11 @@ class MDNPropagator(BaseNetwork):
     ``z = z_t`` and ``z' = z_{t+tau}``,
 
     with a feed-forward network that outputs, for every kernel ``c``, a softmax
-    weight ``alpha_c``, a sigmoid-bounded mean ``mu_c`` and a positive standard
-    deviation ``sigma_c`` per component (Sidky et al. 2020, §2.2). It is trained by
-    maximum likelihood with early stopping on a validation split, and sampled to
-    generate new, long latent trajectories.
+    weight ``alpha_c``, a sigmoid-bounded mean ``mu_c`` and a bounded positive
+    standard deviation ``sigma_c`` per component (Sidky et al. 2020, §2.2; between
+    0.05 % and twice the training range, so that sampled frames stay finite). It is
+    trained by maximum likelihood with early stopping on a validation split, and
+    sampled to generate new, long latent trajectories.
 
     Parameters
     ----------
@@ -222,6 +242,28 @@ class MDNPropagator(BaseNetwork):
         -------
         self : MDNPropagator
             The fitted propagator.
+
+        Raises
+        ------
+        ValueError
+            When ``Z`` is invalid (non-finite values, too short for ``lagtime``) or
+            a parameter is (a bool given for a number, for instance). The estimator
+            is left as it was.
+        TrainingDivergedError
+            When the loss became NaN or infinite. The estimator is left as it was;
+            the error carries ``history`` and ``partial_estimator`` (see
+            :class:`~sklss.exceptions.TrainingDivergedError`).
+
+        Warns
+        -----
+        ConvergenceWarning
+            When ``max_epochs`` ran out, the validation loss never improved on the
+            first epoch, or training was interrupted (``KeyboardInterrupt`` after
+            the first epoch keeps the best weights so far and sets ``converged_``
+            to False).
+        UserWarning
+            When components of ``Z`` vary only below float64 working precision
+            relative to their magnitude (they are treated as constant).
         """
         return self._fit(Z)
 
@@ -242,12 +284,13 @@ class MDNPropagator(BaseNetwork):
         lo, hi = data.arrays["data_min"], data.arrays["data_max"]
         # A constant component gets unit scale (its transitions are then a narrow
         # kernel around the constant).
-        return {"network_": network, "scaler_": AffineScaler.from_range([lo, hi])}
+        scaler = AffineScaler.from_range([lo, hi], name="Z", stacklevel=FIT_STACKLEVEL)
+        return {"network_": network, "scaler_": scaler}
 
     def _training_plan(self, modules, data, device, *, seed, generator, lr):
         network, scaler = modules["network_"], modules["scaler_"]
-        W0 = as_tensor(scaler.transform(data.arrays["Z0"]), device)
-        W1 = as_tensor(scaler.transform(data.arrays["Z1"]), device)
+        W0 = scaler.to_tensor(data.arrays["Z0"], device, "Z")
+        W1 = scaler.to_tensor(data.arrays["Z1"], device, "Z")
         train_idx, val_idx = train_validation_split(
             len(W0), self.validation_fraction, generator
         )
@@ -306,7 +349,7 @@ class MDNPropagator(BaseNetwork):
 
     def _check_points(self, z, name):
         """Validate user points of shape (n, d) or (d,) -> 2-D float64 array."""
-        arr = np.asarray(z)
+        arr = np.asarray(to_numpy(z))
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2:
@@ -340,6 +383,13 @@ class MDNPropagator(BaseNetwork):
         ndarray of shape (n_points,)
             Log-density in the user's units (float64), i.e. including the Jacobian
             of the internal scaling.
+
+        Raises
+        ------
+        ValueError
+            When a point has the wrong shape or non-finite values, or lies so far
+            from the training range that it is beyond the float32 range in the
+            network's units.
         """
         check_is_fitted(self)
         A = self._check_points(z_from, "z_from")
@@ -359,8 +409,8 @@ class MDNPropagator(BaseNetwork):
             lp = _chunked_log_prob(
                 self.network_,
                 self.n_kernels,
-                as_tensor(self._to_internal(A), device),
-                as_tensor(self._to_internal(B), device),
+                self.scaler_.to_tensor(A, device, "z_from"),
+                self.scaler_.to_tensor(B, device, "z_to"),
             )
         return lp.double().cpu().numpy() - self.scaler_.log_abs_det
 
@@ -404,7 +454,7 @@ class MDNPropagator(BaseNetwork):
         device = torch.device(self.device_)
         with torch.inference_mode():
             log_alpha, mu, sigma = self._mixture(
-                as_tensor(self._to_internal(A), device)
+                self.scaler_.to_tensor(A, device, "z_from")
             )
         weights = log_alpha.double().exp().cpu().numpy()
         means = self.scaler_.inverse_transform(mu.double().cpu().numpy())
@@ -506,7 +556,7 @@ class MDNPropagator(BaseNetwork):
         check_is_fitted(self)
         n_steps = check_int(n_steps, "n_steps", 0)
         d = self.n_features_in_
-        start_arr = np.asarray(start)
+        start_arr = np.asarray(to_numpy(start))
         single = start_arr.ndim == 1
         if start_arr.ndim not in (1, 2):
             raise ValueError(

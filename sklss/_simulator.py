@@ -8,10 +8,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import store_init_params
+from ._base import reject_bool_numbers, store_init_params
 from ._data import check_int, check_trajectories
 from ._framewise import FrameWise
-from ._torch import TorchEstimatorMixin
+from ._torch import TorchEstimatorMixin, to_numpy
 
 __all__ = ["LatentSpaceSimulator", "SimulationResult"]
 
@@ -173,7 +173,8 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     n_outputs_ : int or None
         Width of the decoded configurations.
     start_points_ : ndarray of shape (n_start_points, n_components)
-        Latent frames that ``sample`` starts from by default.
+        Latent frames that ``sample`` starts from by default (in the encoder's
+        output dtype).
     lagtime_ : int
         The propagator's lag (frames between sampled frames).
 
@@ -326,6 +327,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     def fit(self, X, y=None):
         """Fit encoder, propagator and (when ``y`` is given) decoder.
 
+        Every fitted attribute is assigned at the end, once all components are
+        fitted: a ``fit`` that fails leaves the simulator as it was (unfitted, or
+        with its previous complete fit unchanged).
+
         Parameters
         ----------
         X : ndarray of shape (n_frames, n_features) or list of such
@@ -340,10 +345,17 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         Returns
         -------
         self : LatentSpaceSimulator
+
+        Raises
+        ------
+        ValueError
+            When ``X`` or ``y`` is invalid, a parameter is (a bool given for a
+            number, for instance), or a component's ``fit`` refuses the data.
+        TrainingDivergedError
+            When the training of a component diverged.
         """
-        # Every fitted attribute is assigned at the end: a fit that fails leaves
-        # the simulator as it was.
         self._validate_params()
+        reject_bool_numbers(self)
         trajs = check_trajectories(None, X, reset=True, n_features_attr=None)
         ys, coordinates = (None, None) if y is None else self._check_targets(y, trajs)
         seeds = check_random_state(self.random_state)
@@ -359,7 +371,9 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         if ys is not None:
             decoder = self._component("decoder", seeds)
             decoder.fit(Z, list(ys))
-        allZ = np.concatenate(Z).astype(np.float32)
+        # The encoder's own precision: the propagator scales its start points in
+        # float64, so large latent offsets cost nothing.
+        allZ = np.concatenate(Z)
         keep = min(self.n_start_points, len(allZ))
         idx = np.sort(seeds.choice(len(allZ), size=keep, replace=False))
 
@@ -401,6 +415,7 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         if start is None:
             idx = rng.randint(0, len(self.start_points_), size=n_trajectories)
             return self.start_points_[idx]
+        start = to_numpy(start)
         if np.ndim(start) not in (1, 2):
             raise ValueError(
                 "start must have shape (width,) or (n_trajectories, width); got "
@@ -431,7 +446,6 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
             )
         if start_space == "features":
             arr = np.asarray(self.encoder_.transform(arr))
-        arr = arr.astype(np.float32)
         if len(arr) == 1:
             return np.repeat(arr, n_trajectories, axis=0)
         if n_trajectories not in (1, len(arr)):
@@ -553,14 +567,31 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
             (the lags ``k * lagtime_`` in input frames) and
             ``autocorrelation_data``, ``autocorrelation_generated`` (of shape
             (n_lags, n_components)).
+
+        Raises
+        ------
+        ValueError
+            When ``score_horizon`` is not shorter than the longest held-out
+            trajectory, or the trajectories are not longer than ``lagtime_``.
         """
         from .analysis import autocorrelation, fit_relaxation_times, total_variation
 
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)
-        Z = self._encode(trajs)
         tau = self.lagtime_
         horizon = self.score_horizon
+        longest = max(trajs.lengths)
+        if horizon is not None:
+            horizon = check_int(horizon, "score_horizon", 1)
+            if horizon >= longest:
+                raise ValueError(
+                    f"score_horizon={horizon} frames must be shorter than the "
+                    f"longest held-out trajectory ({longest} frames): the "
+                    "autocorrelations of X cannot be estimated at lags up to "
+                    f"score_horizon. Pass score_horizon < {longest} or longer "
+                    "trajectories."
+                )
+        Z = self._encode(trajs)
         if horizon is None:
             horizon = max(tau, min(len(z) for z in Z) // 4)
         K = horizon // tau
@@ -575,7 +606,7 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         allZ = np.concatenate(Z).astype(np.float64)
         rng = check_random_state(self.random_state)
         n_traj = 200
-        starts = allZ[rng.randint(0, len(allZ), size=n_traj)].astype(np.float32)
+        starts = allZ[rng.randint(0, len(allZ), size=n_traj)]
         gen = self.propagator_.sample(
             starts, 2 * K, random_state=int(rng.randint(0, 2**31 - 1))
         )

@@ -12,9 +12,15 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AffineScaler, BaseNetwork, TrainingPlan, store_init_params
+from ._base import (
+    FIT_STACKLEVEL,
+    AffineScaler,
+    BaseNetwork,
+    TrainingPlan,
+    store_init_params,
+)
 from ._data import check_trajectories, lagged_pairs, mirror
-from ._torch import as_tensor, make_mlp
+from ._torch import make_mlp
 from ._training import train_validation_split
 from ._vamp import (
     reversible_covariances,
@@ -22,6 +28,7 @@ from ._vamp import (
     reversible_vamp2_loss,
     reversible_vamp2_score,
 )
+from .exceptions import TrainingDivergedError
 
 __all__ = ["SRVTransformer"]
 
@@ -222,6 +229,29 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         Returns
         -------
         self : SRVTransformer
+
+        Raises
+        ------
+        ValueError
+            When ``X`` is invalid (non-finite values, too short for ``lagtime``,
+            fewer features than ``n_components``) or a parameter is (a bool given
+            for a number, for instance). The estimator is left as it was.
+        TrainingDivergedError
+            When the loss became NaN or infinite (also when the whitening of the
+            covariances fails on degenerate outputs). The estimator is left as it
+            was; the error carries ``history`` and ``partial_estimator`` (see
+            :class:`~sklss.exceptions.TrainingDivergedError`).
+
+        Warns
+        -----
+        ConvergenceWarning
+            When ``max_epochs`` ran out, the validation score never improved on the
+            first epoch, or training was interrupted (``KeyboardInterrupt`` after
+            the first epoch keeps the best weights so far and sets ``converged_``
+            to False).
+        UserWarning
+            When features of ``X`` vary only below float64 working precision
+            relative to their magnitude (they are treated as constant).
         """
         return self._fit(X)
 
@@ -247,13 +277,17 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         )
         return {
             "network_": network,
-            "scaler_": AffineScaler.standardize(data.arrays["frames"].concatenate()),
+            "scaler_": AffineScaler.standardize(
+                data.arrays["frames"].concatenate(),
+                name="X",
+                stacklevel=FIT_STACKLEVEL,
+            ),
         }
 
     def _training_plan(self, modules, data, device, *, seed, generator, lr):
         network, scaler = modules["network_"], modules["scaler_"]
-        T0 = as_tensor(scaler.transform(data.arrays["X0"]), device)
-        T1 = as_tensor(scaler.transform(data.arrays["X1"]), device)
+        T0 = scaler.to_tensor(data.arrays["X0"], device, "X")
+        T1 = scaler.to_tensor(data.arrays["X1"], device, "X")
         train_idx, val_idx = train_validation_split(
             len(T0), self.validation_fraction, generator
         )
@@ -268,6 +302,8 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
             b = len(rows)
             out = network(torch.cat([T0[rows], T1[rows]]))
             loss = reversible_vamp2_loss(out[:b], out[b:], epsilon=epsilon)
+            if not torch.isfinite(loss):
+                return {"loss": loss.item()}  # divergence: no step
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -302,11 +338,18 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
             Z0, Z1 = (
                 _forward(
                     network,
-                    as_tensor(scaler.transform(data.arrays[k]), device, torch.float64),
+                    scaler.to_tensor(data.arrays[k], device, "X", torch.float64),
                 )
                 .cpu()
                 .numpy()
                 for k in ("X0", "X1")
+            )
+        if not (np.all(np.isfinite(Z0)) and np.all(np.isfinite(Z1))):
+            raise TrainingDivergedError(
+                f"{type(self).__name__}.fit: the trained network gives non-finite "
+                "outputs on the training data, so the final eigenproblem cannot be "
+                "solved. Try a smaller learning_rate_init or check X for extreme "
+                "values."
             )
         # The final variational problem uses all training pairs (also the validation
         # ones): the eigenfunctions are then orthonormal over exactly the training data.
@@ -326,7 +369,7 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         network.eval()
         device = next(network.parameters()).device
         with torch.inference_mode():
-            X = as_tensor(self.scaler_.transform(x), device, torch.float64)
+            X = self.scaler_.to_tensor(x, device, "X", torch.float64)
             Z = _forward(network, X).cpu().numpy()
         return (Z - self.mean_) @ self.eigenvectors_
 
@@ -342,6 +385,12 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         psi : ndarray of shape (n_frames, n_components) or list of such
             Mirrors ``X`` (list in, list out) and keeps its float dtype (float32
             stays float32, everything else becomes float64).
+
+        Raises
+        ------
+        ValueError
+            When ``X`` holds values that lie beyond the float32 range after
+            standardisation with the training statistics.
         """
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)

@@ -23,6 +23,7 @@ __all__ = [
     "resolve_device",
     "seed_from_random_state",
     "seeded",
+    "to_numpy",
     "torch_generator",
 ]
 
@@ -216,6 +217,17 @@ def as_tensor(X, device, dtype=torch.float32):
     if X.dtype != np_dtype or not X.flags.writeable:
         X = np.array(X, dtype=np_dtype, copy=True)
     return torch.from_numpy(np.ascontiguousarray(X)).to(device)
+
+
+def to_numpy(value):
+    """A torch tensor as a numpy array (detached, on the CPU); anything else as is.
+
+    For arguments that reach numpy without :func:`sklss._data.check_trajectories`:
+    a tensor that requires grad cannot be converted by ``np.asarray``.
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value
 
 
 def _to_device(value, device):

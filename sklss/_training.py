@@ -2,9 +2,16 @@
 
 Minibatches over a random permutation, an optional validation split, early stopping on
 the validation loss with the best weights restored, a learning-curve history, a tqdm
-progress bar when ``verbose``, a ``ConvergenceWarning`` when ``max_epochs`` runs out
-before early stopping triggers, and a :class:`~sklss.exceptions.TrainingDivergedError`
-(with the last good weights kept) when a loss becomes NaN or infinite.
+progress bar when ``verbose``, and honest failure states:
+
+- a ``ConvergenceWarning`` when ``max_epochs`` runs out before early stopping triggers,
+  and another when the monitored loss never improved on its first epoch;
+- a :class:`~sklss.exceptions.TrainingDivergedError` carrying the history when a loss
+  becomes NaN or infinite (the modules are left with the weights a normal end of
+  training would have kept, from the epochs before);
+- a ``KeyboardInterrupt`` after at least one complete epoch ends training like a normal
+  stop (best or last complete weights restored, ``converged`` False) with a
+  ``ConvergenceWarning``; during the first epoch it propagates.
 """
 
 import math
@@ -102,14 +109,16 @@ def train(
     Parameters
     ----------
     modules : dict of str to torch.nn.Module
-        Everything whose weights make up the model: put in train mode for each epoch,
-        snapshotted at the best validation loss and restored at the end (and on
-        divergence).
+        Everything whose weights make up the model (and any training state kept in
+        modules, such as a weight average): put in train mode for each epoch,
+        snapshotted after every complete epoch and restored at the end (and on
+        divergence or interruption).
     step : callable
         ``step(idx) -> dict`` performs one optimisation step on the samples ``idx``
         (a ``LongTensor`` on ``device``) and returns the batch's losses as floats; the
         key ``"loss"`` is required. Values are averaged over the epoch, weighted by
-        batch size.
+        batch size. A step whose loss cannot be computed (for instance a
+        factorisation that fails on non-finite outputs) returns a NaN loss.
     n_samples : int
         Number of training samples (indices ``0 .. n_samples - 1``).
     batch_size : int
@@ -123,8 +132,9 @@ def train(
         computed by the caller in eval mode. ``None``: the mean training loss is used.
     early_stopping : bool
         Stop when the monitored loss has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and restore the best weights. When False, all
-        ``max_epochs`` run and no ``ConvergenceWarning`` is raised.
+        ``n_iter_no_change`` epochs, and restore the best weights. When False, the
+        losses are not a criterion of quality: all ``max_epochs`` run, the last
+        weights are kept and no ``ConvergenceWarning`` is raised about them.
     device : torch.device or str
     verbose : bool
         Show a tqdm progress bar with the current losses.
@@ -132,15 +142,37 @@ def train(
         Called after every step and every epoch; an ``on_epoch_end`` that returns
         True stops training (counted as converged: the stop was asked for).
     stacklevel : int, default=3
-        Of the ``ConvergenceWarning``: the frame it points at, counted from here.
+        Of the warnings: the frame they point at, counted from here.
 
     Returns
     -------
     history : list of dict
-        One entry per epoch: ``epoch``, the averaged step losses (``loss`` and any
-        other keys), ``val_loss`` (when ``validate`` is given) and ``duration`` (s).
+        One entry per complete epoch: ``epoch``, the averaged step losses (``loss``
+        and any other keys), ``val_loss`` (when ``validate`` is given) and
+        ``duration`` (s).
     converged : bool
-        True when early stopping triggered (or ``early_stopping`` is False).
+        True when early stopping triggered (or ``early_stopping`` is False); False
+        when ``max_epochs`` ran out or training was interrupted.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a training or the monitored loss becomes NaN or infinite. Its
+        ``history`` holds the complete epochs and, last, the one that diverged. The
+        modules are restored to the weights a normal end of training would have
+        kept (the best epoch with early stopping, else the last complete epoch; the
+        initial weights when the first epoch diverged).
+    KeyboardInterrupt
+        When interrupted before the first epoch was complete (the modules are
+        restored to their initial weights). Later interruptions end training
+        normally, with a ``ConvergenceWarning``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_epochs`` ran out before early stopping triggered; when training
+        was interrupted; when (with ``early_stopping``) the monitored loss of no
+        later epoch was lower than that of the first one.
     """
     history = []
     n_batches = max(1, math.ceil(n_samples / batch_size))
@@ -149,7 +181,12 @@ def train(
     last_good = best_state
     epochs_without_improvement = 0
     converged = not early_stopping
+    interrupted_in = None
     bar = _progress(max_epochs, desc, verbose)
+
+    def kept_state():
+        return best_state if early_stopping else last_good
+
     try:
         for epoch in range(1, max_epochs + 1):
             start = time.perf_counter()
@@ -157,40 +194,49 @@ def train(
                 m.train()
             perm = torch.randperm(n_samples, generator=generator).to(device)
             sums, count = {}, 0
-            for idx in torch.tensor_split(perm, n_batches):
-                if len(idx) == 0:
-                    continue
-                losses = step(idx)
-                for callback in callbacks:
-                    callback.on_batch_end(losses)
-                for key, value in losses.items():
-                    sums[key] = sums.get(key, 0.0) + float(value) * len(idx)
-                count += len(idx)
-                if not math.isfinite(float(losses["loss"])):
-                    break
-            record = {"epoch": epoch, **{k: v / count for k, v in sums.items()}}
-            for m in modules.values():
-                m.eval()
-            if validate is not None and math.isfinite(record["loss"]):
-                record["val_loss"] = float(validate())
-            record["duration"] = time.perf_counter() - start
-            monitored = record.get("val_loss", record["loss"])
-            if not (math.isfinite(record["loss"]) and math.isfinite(monitored)):
-                _restore(modules, last_good)
+            try:
+                for idx in torch.tensor_split(perm, n_batches):
+                    if len(idx) == 0:
+                        continue
+                    losses = step(idx)
+                    for callback in callbacks:
+                        callback.on_batch_end(losses)
+                    for key, value in losses.items():
+                        sums[key] = sums.get(key, 0.0) + float(value) * len(idx)
+                    count += len(idx)
+                    if not math.isfinite(float(losses["loss"])):
+                        break
+                record = {"epoch": epoch, **{k: v / count for k, v in sums.items()}}
                 for m in modules.values():
                     m.eval()
-                history.append(record)
-                error = TrainingDivergedError(
-                    f"{desc}: the loss became {record['loss']!r} (monitored "
-                    f"{monitored!r}) in epoch {epoch}; training stopped. The weights "
-                    f"of the last finite epoch ({epoch - 1}) were kept. Try a smaller "
-                    "learning_rate_init or check the input data for extreme values."
-                )
-                error.history = history
-                raise error
-            stop = False
-            for callback in callbacks:
-                stop = bool(callback.on_epoch_end(record)) or stop
+                if validate is not None and math.isfinite(record["loss"]):
+                    record["val_loss"] = float(validate())
+                record["duration"] = time.perf_counter() - start
+                monitored = record.get("val_loss", record["loss"])
+                if not (math.isfinite(record["loss"]) and math.isfinite(monitored)):
+                    _restore(modules, kept_state())
+                    for m in modules.values():
+                        m.eval()
+                    history.append(record)
+                    error = TrainingDivergedError(
+                        f"{desc}: the loss became {record['loss']!r} (monitored "
+                        f"{monitored!r}) in epoch {epoch}; training stopped. Try a "
+                        "smaller learning_rate_init or check the input data for "
+                        "extreme values."
+                    )
+                    error.history = history
+                    raise error
+                stop = False
+                for callback in callbacks:
+                    stop = bool(callback.on_epoch_end(record)) or stop
+            except KeyboardInterrupt:
+                if not history:
+                    _restore(modules, best_state)
+                    for m in modules.values():
+                        m.eval()
+                    raise
+                interrupted_in = epoch
+                break
             history.append(record)
             last_good = _snapshot(modules)
             # The best weights are the lowest monitored loss ever seen; patience only
@@ -215,11 +261,21 @@ def train(
     finally:
         if bar is not None:
             bar.close()
-    if early_stopping:
-        _restore(modules, best_state)
+    _restore(modules, kept_state())
     for m in modules.values():
         m.eval()
-    if not converged:
+    if interrupted_in is not None:
+        converged = False
+        kept = "best" if early_stopping else "last"
+        warnings.warn(
+            f"{desc}: training was interrupted (KeyboardInterrupt) in epoch "
+            f"{interrupted_in}, after {len(history)} complete epoch(s); the weights "
+            f"of the {kept} complete epoch were kept and the fit is marked as not "
+            "converged.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+    elif not converged:
         warnings.warn(
             f"{desc}: max_epochs={max_epochs} reached before the validation loss "
             f"stopped improving (tol={tol}, n_iter_no_change={n_iter_no_change}); "
@@ -227,7 +283,28 @@ def train(
             ConvergenceWarning,
             stacklevel=stacklevel,
         )
+    if early_stopping:
+        _warn_without_progress(history, desc, validate is not None, stacklevel + 1)
     return history, converged
+
+
+def _warn_without_progress(history, desc, validated, stacklevel):
+    """``ConvergenceWarning`` when no epoch's monitored loss beat the first one's."""
+    if len(history) < 2:
+        return
+    key = "val_loss" if validated else "loss"
+    losses = [h.get("val_loss", h["loss"]) for h in history]
+    best_later = min(losses[1:])
+    if best_later >= losses[0]:
+        warnings.warn(
+            f"{desc}: the {'validation' if validated else 'training'} loss "
+            f"({key} in history_) never improved on its first epoch in "
+            f"{len(history)} epochs (first {losses[0]:.6g}, best later "
+            f"{best_later:.6g}): training made no progress. The weights of the first "
+            "epoch were kept; try a smaller learning_rate_init.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def history_array(history, key):

@@ -26,6 +26,8 @@ whitening gives the same Frobenius norm, so both agree up to ``O(epsilon / s_min
 with ``s_min`` the smallest eigenvalue of ``C0``.
 """
 
+import math
+
 import numpy as np
 import scipy.linalg
 import torch
@@ -163,11 +165,15 @@ def reversible_vamp2_loss(Z0, Z1, epsilon=1e-6):
     Returns
     -------
     torch.Tensor
-        Scalar ``-(1 + ||L^{-1} C1 L^{-T}||_F^2)`` with ``L L^T = C0 + epsilon I``.
+        Scalar ``-(1 + ||L^{-1} C1 L^{-T}||_F^2)`` with ``L L^T = C0 + epsilon I``;
+        NaN when ``C0 + epsilon I`` is not positive definite (non-finite or
+        degenerate outputs), which the training loop counts as divergence.
     """
     _, C0, C1 = reversible_covariances(Z0, Z1)
     eye = torch.eye(C0.shape[0], dtype=C0.dtype, device=C0.device)
-    L = torch.linalg.cholesky(C0 + epsilon * eye)
+    L, info = torch.linalg.cholesky_ex(C0 + epsilon * eye)
+    if info.item() != 0:
+        return torch.full((), math.nan, dtype=C0.dtype, device=C0.device)
     # K = L^{-1} C1 L^{-T}: similar to C0^{-1} C1, so its Frobenius norm is the sum of
     # squared generalized eigenvalues.
     A = torch.linalg.solve_triangular(L, C1, upper=False)

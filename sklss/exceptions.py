@@ -37,15 +37,25 @@ class InconsistentVersionWarning(UserWarning):
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite.
 
-    The estimator is left as it was before ``fit`` (unfitted, or with its previous
-    complete fit). The exception's ``history`` attribute holds the learning curve up
-    to and including the epoch that diverged, so the failure can be inspected.
-    Lowering ``learning_rate_init`` usually helps.
+    Raised by ``fit`` of every sklss network (also when a linear-algebra step of the
+    loss fails on non-finite or degenerate network outputs). A failed fit never
+    leaves an estimator that looks fitted: the estimator is left exactly as it was
+    before ``fit`` (unfitted, or with its previous complete fit). What the good
+    epochs learned is offered separately, on the exception. Lowering
+    ``learning_rate_init`` usually helps.
 
     Attributes
     ----------
     history : list of dict
-        One row per epoch, as the estimators' ``history_``.
+        One row per epoch, as the estimators' ``history_``: the complete epochs,
+        then the one that diverged.
+    partial_estimator : estimator or None
+        When at least one epoch completed before the divergence: a fitted copy of
+        the estimator with the weights a normal end of training would have kept
+        from those epochs (the best epoch where early stopping applies, else the
+        last complete one), ``converged_ = False`` and ``history_`` as ``history``.
+        None when the first epoch diverged.
     """
 
     history = None
+    partial_estimator = None
