@@ -17,6 +17,7 @@ _LAZY = {
     "MDNPropagator": "._mdn",
     "CWGANDecoder": "._cwgan",
     "LatentSpaceSimulator": "._simulator",
+    "SimulatorEnsemble": "._ensemble",
     "SimulationResult": "._simulator",
     "FrameWise": "._framewise",
     "load_simulator": "._io",

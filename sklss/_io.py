@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "file_sha256", "load_simulator"]
+__all__ = ["atomic_path", "check_path", "file_sha256", "load_simulator"]
 
 
 @contextlib.contextmanager
@@ -31,6 +31,15 @@ def atomic_path(path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def check_path(path, name="path"):
+    """``path`` as a :class:`~pathlib.Path`, or a TypeError naming the argument."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name} must be a str or path-like object; got {type(path).__name__}."
+        )
+    return Path(path)
 
 
 def file_sha256(path):
@@ -75,17 +84,18 @@ def load_simulator(path, *, allow_pickle=False, device="cpu"):
     from ._serialization import is_sklss_file, load
     from ._simulator import LatentSpaceSimulator
 
-    path = Path(path)
+    path = check_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No saved simulator at {str(path)!r}.")
     if is_sklss_file(path):
         obj = load(path, device=device)
     elif not allow_pickle:
         raise ValueError(
-            f"{str(path)!r} is not a .sklss file. If it is a pickle or joblib file, "
-            "opening it can run any code it contains, so it is refused. If you made "
-            "it yourself or trust its source, allow pickles (allow_pickle=True, or "
-            "--allow-pickle on the command line) and re-save it with sklss.save."
+            f"path {str(path)!r} is not a .sklss file. If it is a pickle or joblib "
+            "file, opening it can run any code it contains, so it is refused. If you "
+            "made it yourself or trust its source, allow pickles "
+            "(allow_pickle=True, or --allow-pickle on the command line) and re-save "
+            "it with sklss.save."
         )
     else:
         obj = _load_pickle(path)
@@ -93,7 +103,7 @@ def load_simulator(path, *, allow_pickle=False, device="cpu"):
             obj.to_device(device)
     if not isinstance(obj, LatentSpaceSimulator):
         raise ValueError(
-            f"{str(path)!r} holds a {type(obj).__name__}, not a sklss "
+            f"path {str(path)!r} holds a {type(obj).__name__}, not a sklss "
             "LatentSpaceSimulator."
         )
     missing = [
@@ -103,7 +113,7 @@ def load_simulator(path, *, allow_pickle=False, device="cpu"):
     ]
     if missing:
         raise ValueError(
-            f"{str(path)!r} holds an unfitted or incomplete LatentSpaceSimulator "
+            f"path {str(path)!r} holds an unfitted or incomplete LatentSpaceSimulator "
             f"(missing {', '.join(missing)})."
         )
     return obj
@@ -119,6 +129,6 @@ def _load_pickle(path):
         raise
     except Exception as exc:
         raise ValueError(
-            f"{str(path)!r} could not be read as a saved sklss simulator (truncated "
-            f"or not a joblib file): {type(exc).__name__}: {exc}"
+            f"path {str(path)!r} could not be read as a saved sklss simulator "
+            f"(truncated or not a joblib file): {type(exc).__name__}: {exc}"
         ) from None

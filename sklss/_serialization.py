@@ -25,11 +25,10 @@ import json
 import math
 import platform
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path, file_sha256
+from ._io import atomic_path, check_path, file_sha256
 from ._version import __version__
 
 __all__ = ["save", "load", "read_manifest", "SUFFIX"]
@@ -52,6 +51,7 @@ _ALLOWED_CLASSES = {
     "sklss._mdn:MDNPropagator",
     "sklss._cwgan:CWGANDecoder",
     "sklss._simulator:LatentSpaceSimulator",
+    "sklss._ensemble:SimulatorEnsemble",
     "sklss._framewise:FrameWise",
     "sklss._molecules:TorsionFeaturizer",
     "sklss._molecules:DistanceFeaturizer",
@@ -337,7 +337,7 @@ def save(estimator, path):
     import safetensors.torch
     import torch
 
-    path = Path(path)
+    path = check_path(path)
     if path.suffix != SUFFIX:
         raise ValueError(
             f"path must end with {SUFFIX!r}, got {str(path)!r}: the suffix tells "
@@ -401,12 +401,15 @@ def is_sklss_file(path):
 
 
 def _refuse(path, why):
-    return ValueError(f"{str(path)!r} is not a valid .sklss model file: {why}")
+    return ValueError(f"path {str(path)!r} is not a valid .sklss model file: {why}")
 
 
 def _read_members(path):
     """The verified members of the archive at ``path`` and its manifest."""
-    if not Path(path).is_file():
+    path = check_path(path)
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a directory, not a .sklss file.")
+    if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     if not is_sklss_file(path):
         raise _refuse(path, "it is not a sklss zip archive (see sklss.save)")

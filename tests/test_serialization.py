@@ -479,3 +479,22 @@ def test_saved_file_is_a_plain_zip(saved):
         arrays = load_arrays(zf.read("arrays.safetensors"))
     assert manifest["class"] == model["root"]["class"].split(":")[1]
     assert all(isinstance(a, np.ndarray) for a in arrays.values())
+
+
+def test_a_model_recorded_on_a_gpu_loads_onto_the_cpu(data, tmp_path):
+    """Tensors are stored from the CPU whatever device the model was on; a file
+    written on a GPU machine records device_='cuda...' and loads onto the CPU."""
+    X = data[0][:, :1]
+    mdn = _quiet_fit(
+        MDNPropagator(
+            n_kernels=2, hidden_layer_sizes=(8,), max_epochs=2, random_state=0
+        ),
+        X,
+    )
+    expected = mdn.sample(X[0], 20, random_state=4)
+    mdn.device_ = "cuda:0"  # as recorded by a fit on a GPU
+    sklss.save(mdn, tmp_path / "gpu.sklss")
+    loaded = sklss.load(tmp_path / "gpu.sklss")
+    assert loaded.device_ == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.network_.parameters())
+    np.testing.assert_array_equal(loaded.sample(X[0], 20, random_state=4), expected)

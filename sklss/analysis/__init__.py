@@ -41,6 +41,7 @@ from ._ramachandran import (
 from ._structure import compare_bond_lengths, radius_of_gyration, rmsd_to_reference
 from ._tica import tica_comparison
 from ._transitions import assign_cores, count_transitions, metastable_cores
+from ._uncertainty import ensemble_estimate, populations
 
 __all__ = [
     "free_energy_profile",
@@ -61,6 +62,8 @@ __all__ = [
     "backbone_torsions",
     "ramachandran_free_energy",
     "compare_ramachandran",
+    "populations",
+    "ensemble_estimate",
 ]
 
 
