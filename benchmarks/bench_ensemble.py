@@ -200,6 +200,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--n-data-sets", type=int, default=20)
+    parser.add_argument("--n-models", type=int, default=10)
     parser.add_argument("--json", default=None, help="write the raw results here")
     args = parser.parse_args()
 
@@ -212,7 +214,7 @@ def main():
         print(f"target: ratio <= 0.65 -> {'met' if ratio <= 0.65 else 'NOT met'}")
         return
 
-    n_sets, n_models = (3, 4) if args.quick else (20, 10)
+    n_sets, n_models = (3, 4) if args.quick else (args.n_data_sets, args.n_models)
     rows, records = calibration(n_sets, n_models, args.n_jobs)
     print(
         f"\n{n_sets} data sets, {n_models} models each, nominal {LEVEL:.0%} intervals\n"

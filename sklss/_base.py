@@ -14,11 +14,14 @@ far and ``converged_ = False``. :class:`AffineScaler` is the one input-scaling m
 of the package: it standardises in float64 and refuses values that would not fit the
 networks' float32.
 
-A subclass implements four hooks:
+A subclass implements five hooks:
 
 ``_check_fit_data(X, y) -> FitData``
     Validate the data and build what training needs (pairs, arrays); touch nothing
     on ``self``.
+``_n_parameters(data, hidden_layer_sizes) -> int``
+    How many weights the networks of ``_build`` will have: checked against the
+    available memory before anything is built.
 ``_build(data, hidden_layer_sizes) -> dict``
     Fresh modules (networks and scalers) keyed by their fitted attribute name,
     built under the fit's seed.
@@ -39,6 +42,7 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
+from ._data import check_fits_in_memory
 from ._torch import (
     ACTIVATIONS,
     TorchEstimatorMixin,
@@ -58,6 +62,7 @@ __all__ = [
     "FIT_STACKLEVEL",
     "FitData",
     "TrainingPlan",
+    "check_component",
     "mean_and_std",
     "reject_bool_numbers",
     "store_init_params",
@@ -72,6 +77,46 @@ FIT_STACKLEVEL = 5
 # last few float64 digits: it is treated as constant (with a warning).
 _RELATIVE_PRECISION = 1e-12
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Memory a float32 weight costs while training: the weight, its gradient, Adam's
+# two moments, the snapshots of the best and of the last epoch, a weight average
+# or warm-start copy, and one spare copy while a snapshot is taken.
+_BYTES_PER_PARAMETER = 8 * 4
+
+
+def check_component(value, name, methods):
+    """Refuse a parameter that should be an estimator instance but is not.
+
+    Parameters
+    ----------
+    value : object
+        The parameter's value (``None`` is handled by the caller).
+    name : str
+        The parameter's name, used in the message.
+    methods : tuple of str
+        Methods the estimator must have (besides ``get_params``, which
+        :func:`sklearn.base.clone` needs).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is a class rather than an instance, or lacks ``get_params`` or
+        one of ``methods``.
+    """
+    wanted = ", ".join(("get_params", *methods))
+    expected = f"an estimator instance with {wanted}"
+    if isinstance(value, type):
+        raise TypeError(
+            f"{name} must be {expected}; got the class {value.__name__} (pass an "
+            f"instance, {value.__name__}())."
+        )
+    missing = [
+        m for m in ("get_params", *methods) if not callable(getattr(value, m, None))
+    ]
+    if missing:
+        raise TypeError(
+            f"{name} must be {expected}; got {value!r} of type "
+            f"{type(value).__name__}, which has no {', '.join(missing)}."
+        )
 
 
 def reject_bool_numbers(estimator):
@@ -332,6 +377,9 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
     _architecture_params = ("hidden_layer_sizes", "activation")
     # The fitted attributes that hold modules (continued by warm_start).
     _module_attributes = ()
+    # The parameters that fix how many weights the networks have (named when the
+    # networks would not fit in memory).
+    _size_params = ("hidden_layer_sizes",)
     # The schedule used when learning_rate is given in its former (float) spelling.
     _default_schedule = "constant"
 
@@ -342,6 +390,12 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
 
         Raises
         ------
+        TypeError
+            When ``hidden_layer_sizes`` is not a sequence, an entry of
+            ``callbacks`` is not callable, or the data are not array-like.
+        ValueError
+            When a parameter or the data are invalid, or the networks would not
+            fit in memory (checked before they are built).
         TrainingDivergedError
             When training diverged. The estimator is left as it was before ``fit``
             (unfitted, or with its previous fit unchanged); the error carries the
@@ -353,7 +407,9 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
         device = resolve_device(self.device)
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         learning_rate, schedule = self._resolve_learning_rate()
+        user_callbacks = self._check_callbacks()
         data = self._check_fit_data(X, y)
+        self._check_network_size(data, hidden)
         seed = seed_from_random_state(self.random_state)
         modules = self._warm_start_modules(data)
         if modules is None:
@@ -371,7 +427,7 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
         if schedule == "linear":
             n_batches = max(1, math.ceil(plan.n_samples / plan.batch_size))
             callbacks.append(LinearDecay(plan.optimizers, self.max_epochs * n_batches))
-        callbacks += [EpochEndCallback(f) for f in self.callbacks or ()]
+        callbacks += [EpochEndCallback(f) for f in user_callbacks]
         try:
             history, converged = train(
                 modules={**modules, **plan.extra_modules},
@@ -458,10 +514,66 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
 
+    def _check_callbacks(self):
+        """The ``callbacks`` as a list, every entry checked to be callable.
+
+        Raises
+        ------
+        TypeError
+            An entry of ``callbacks`` is not callable.
+        """
+        callbacks = list(self.callbacks or ())
+        for i, f in enumerate(callbacks):
+            if not callable(f):
+                raise TypeError(
+                    "callbacks must be a list of callables f(record) -> bool; "
+                    f"callbacks[{i}] is {f!r} of type {type(f).__name__}."
+                )
+        return callbacks
+
+    def _check_network_size(self, data, hidden):
+        """Refuse networks whose weights would not fit in memory, before building.
+
+        Raises
+        ------
+        ValueError
+            The networks for these ``hidden_layer_sizes`` (and the other size
+            parameters of the estimator) would need more memory than is available.
+        """
+        params = self.get_params(deep=False)
+        sizes = {name: params[name] for name in self._size_params}
+        sizes["hidden_layer_sizes"] = hidden
+        n_bytes = _BYTES_PER_PARAMETER * self._n_parameters(data, hidden)
+        check_fits_in_memory(n_bytes, sizes)
+
+    @staticmethod
+    def _check_float32(value, name):
+        """Refuse a positive number the networks' float32 arithmetic cannot hold.
+
+        Raises
+        ------
+        ValueError
+            ``value`` exceeds the largest float32 (about 3.4e38).
+        """
+        if value > _FLOAT32_MAX:
+            raise ValueError(
+                f"{name} must be at most {_FLOAT32_MAX:.4g}, the largest float32 "
+                f"(the networks train in float32); got {value!r}."
+            )
+        return float(value)
+
     def _resolve_learning_rate(self):
-        """``(learning_rate_init, schedule)``, accepting the former float spelling."""
+        """``(learning_rate_init, schedule)``, accepting the former float spelling.
+
+        Raises
+        ------
+        ValueError
+            The step size exceeds the float32 range.
+        """
         if isinstance(self.learning_rate, str):
-            return float(self.learning_rate_init), self.learning_rate
+            lr = self._check_float32(self.learning_rate_init, "learning_rate_init")
+            return lr, self.learning_rate
+        self._check_float32(self.learning_rate, "learning_rate")
         warnings.warn(
             f"{type(self).__name__}: a number for learning_rate is deprecated and "
             "will be an error in sklss 0.3; the step size is now learning_rate_init "

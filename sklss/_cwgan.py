@@ -18,8 +18,14 @@ from ._base import (
     store_init_params,
 )
 from ._data import check_trajectories
-from ._torch import make_mlp, seed_from_random_state, torch_generator
+from ._torch import (
+    make_mlp,
+    mlp_parameter_count,
+    seed_from_random_state,
+    torch_generator,
+)
 from ._training import Callback
+from .exceptions import TrainingDivergedError
 
 __all__ = ["CWGANDecoder"]
 
@@ -262,6 +268,7 @@ class CWGANDecoder(BaseNetwork):
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
     }
     _architecture_params = ("hidden_layer_sizes", "activation", "noise_dim")
+    _size_params = ("hidden_layer_sizes", "noise_dim")
     _module_attributes = (
         "generator_",
         "critic_",
@@ -315,12 +322,19 @@ class CWGANDecoder(BaseNetwork):
 
         Raises
         ------
+        TypeError
+            When ``Z`` or ``y`` is not array-like, or an entry of ``callbacks``
+            is not callable.
         ValueError
             When ``Z`` or ``y`` is invalid (non-finite values, different frame
-            counts) or a parameter is (a bool given for a number, for instance).
-            The estimator is left as it was.
+            counts), a parameter is (a bool given for a number, for instance,
+            or ``learning_rate_init`` or ``gradient_penalty`` beyond the float32
+            range), or the networks would not fit in memory. The estimator is
+            left as it was.
         TrainingDivergedError
-            When a loss became NaN or infinite. The estimator is left as it was;
+            When a loss or a weight became NaN or infinite, or the trained
+            generator gives non-finite configurations (a ``ValueError`` too).
+            The estimator is left as it was;
             the error carries ``history`` and ``partial_estimator`` (see
             :class:`~sklss.exceptions.TrainingDivergedError`).
 
@@ -371,6 +385,12 @@ class CWGANDecoder(BaseNetwork):
             Z, Z=Z.concatenate(np.float64), X=X.concatenate(np.float64)
         )
 
+    def _n_parameters(self, data, hidden):
+        n_z, n_x = data.arrays["Z"].shape[1], data.arrays["X"].shape[1]
+        generator = mlp_parameter_count(n_z + self.noise_dim, hidden, n_x)
+        critic = mlp_parameter_count(n_x + n_z, hidden, 1)
+        return generator + critic
+
     def _build(self, data, hidden):
         Z, X = data.arrays["Z"], data.arrays["X"]
         n_z, n_x = Z.shape[1], X.shape[1]
@@ -403,7 +423,8 @@ class CWGANDecoder(BaseNetwork):
         opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
         opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
         noise_gen = torch_generator(seed + 1, device)
-        noise_dim, lam, n_critic = self.noise_dim, self.gradient_penalty, self.n_critic
+        lam = self._check_float32(self.gradient_penalty, "gradient_penalty")
+        noise_dim, n_critic = self.noise_dim, self.n_critic
         one_sided = self.penalty == "one-sided"
         # Critic coordinates: generator units (range) -> standard deviations.
         to_critic = torch.as_tensor(
@@ -476,9 +497,26 @@ class CWGANDecoder(BaseNetwork):
 
     def _finalize(self, modules, data, device, plan):
         fitted = {"n_features_out_": data.arrays["X"].shape[1]}
+        generator = modules["generator_"]
         for callback in plan.callbacks:
             if isinstance(callback, _WeightAveraging):
-                fitted["generator_"] = callback.average.module.eval()
+                generator = fitted["generator_"] = callback.average.module.eval()
+        # The last generator update is not seen by any loss: the generator is
+        # checked on the training positions (finite weights can still overflow).
+        Z = modules["z_scaler_"].to_tensor(data.arrays["Z"], device, "Z")
+        noise = torch_generator(0, device)
+        with torch.inference_mode():
+            for z in torch.split(Z, _SAMPLE_CHUNK):
+                eps = torch.randn(
+                    len(z), self.noise_dim, generator=noise, device=device
+                )
+                if not bool(torch.isfinite(generator(torch.cat([z, eps], 1))).all()):
+                    raise TrainingDivergedError(
+                        f"{type(self).__name__}.fit: the trained generator gives "
+                        "non-finite configurations on the training data. Try a "
+                        "smaller learning_rate_init or check Z and y for extreme "
+                        "values."
+                    )
         return fitted
 
     # The scalings under the names of the parameters they describe.
@@ -509,9 +547,14 @@ class CWGANDecoder(BaseNetwork):
 
         Raises
         ------
+        TypeError
+            When ``Z`` is not array-like or holds non-numbers, or
+            ``random_state`` is not None, an int or a ``RandomState``.
         ValueError
-            When ``Z`` holds values that lie beyond the float32 range after
-            standardisation with the training statistics.
+            When ``Z`` is invalid (see :meth:`fit`) or holds values that lie
+            beyond the float32 range after standardisation with the training
+            statistics, or ``random_state`` is an int outside
+            ``[0, 2**32 - 1]``.
         """
         check_is_fitted(self)
         Z = check_trajectories(self, Z, reset=False, name="Z")

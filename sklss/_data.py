@@ -364,7 +364,9 @@ def as_column(X):
     :func:`check_trajectories` to validate and name.
     """
     X = _from_torch(X)
-    if isinstance(X, list | tuple):
+    if isinstance(X, list | tuple) or (
+        hasattr(X, "__array__") and not hasattr(X, "ndim")
+    ):
         try:
             X = np.asarray(X)
         except ValueError:
@@ -453,9 +455,7 @@ def mirror(outputs, trajectories):
     return list(outputs) if trajectories.is_list else outputs[0]
 
 
-def check_real(
-    value, name, *, low=None, high=None, closed="both", allow_none=False
-):
+def check_real(value, name, *, low=None, high=None, closed="both", allow_none=False):
     """Return ``value`` as a finite float in an interval, or raise a named error.
 
     Parameters
@@ -546,8 +546,7 @@ def check_real_array(value, name, *, ndim=None, allow_nan=False):
     value = _from_torch(value)
     if value is None or isinstance(value, str | bytes | dict | set | frozenset):
         raise TypeError(
-            f"{name} must be an array-like of real numbers; got "
-            f"{type(value).__name__}."
+            f"{name} must be an array-like of real numbers; got {type(value).__name__}."
         )
     try:
         arr = np.asarray(value)
@@ -565,11 +564,18 @@ def check_real_array(value, name, *, ndim=None, allow_nan=False):
         raise TypeError(
             f"{name} has dtype {arr.dtype}; expected real numbers (float or int)."
         )
-    if arr.dtype.kind == "O" and any(
-        isinstance(v, bool | np.bool_ | complex | np.complexfloating)
-        for v in arr.ravel()
-    ):
-        raise TypeError(f"{name} must hold real numbers (float or int).")
+    if arr.dtype.kind == "O":
+        bad = [
+            v
+            for v in arr.ravel()
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real)
+        ]
+        if bad:
+            bad = bad[0]
+            raise TypeError(
+                f"{name} must hold real numbers (float or int); got an element "
+                f"{bad!r} of type {type(bad).__name__}."
+            )
     try:
         arr = arr.astype(np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -630,8 +636,8 @@ def check_random_state_named(random_state, name="random_state"):
     return np.random.RandomState(int(random_state))
 
 
-def _available_memory():
-    """Bytes of memory available to a new allocation, or None when unknown."""
+def _system_memory():
+    """Bytes of memory the system has available, or None when unknown."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -643,6 +649,27 @@ def _available_memory():
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def _address_space_left():
+    """Bytes this process may still map under its address-space limit, or None."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as fh:
+            mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, AttributeError, OSError, ValueError, IndexError):
+        return None
+    return max(soft - mapped, 0)
+
+
+def _available_memory():
+    """Bytes a new allocation may take: the system's memory and the process limit."""
+    limits = [m for m in (_system_memory(), _address_space_left()) if m is not None]
+    return min(limits) if limits else None
 
 
 def _format_bytes(n):
@@ -697,7 +724,7 @@ def check_bin_edges(edges, name):
     try:
         arr = check_real_array(edges, name)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{name} must be {expected}: {exc}") from None
+        raise type(exc)(f"{name} must be {expected}; {exc}") from None
     if arr.ndim != 1 or len(arr) < 2 or np.any(np.diff(arr) <= 0):
         raise ValueError(f"{name} must be {expected}; got {arr!r}.")
     return arr

@@ -5,6 +5,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import check_component
 from ._data import check_trajectories, mirror
 
 __all__ = ["FrameWise"]
@@ -32,6 +33,9 @@ class FrameWise(TransformerMixin, BaseEstimator):
         The fitted clone.
     n_features_in_ : int
         Number of features per frame.
+    n_features_out_ : int
+        Number of features per transformed frame (the width
+        :meth:`inverse_transform` expects).
 
     Examples
     --------
@@ -59,9 +63,20 @@ class FrameWise(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : FrameWise
+
+        Raises
+        ------
+        TypeError
+            ``transformer`` is not an estimator instance with ``fit`` and
+            ``transform``, or ``X`` is not array-like.
+        ValueError
+            ``X`` is invalid (see :func:`sklss._data.check_trajectories`).
         """
+        check_component(self.transformer, "transformer", ("fit", "transform"))
         trajs = check_trajectories(self, X, reset=True)
-        self.transformer_ = clone(self.transformer).fit(trajs.concatenate())
+        transformer = clone(self.transformer).fit(trajs.concatenate())
+        self.transformer_ = transformer
+        self.n_features_out_ = np.shape(transformer.transform(trajs[0][:1]))[1]
         return self
 
     def transform(self, X):
@@ -74,17 +89,62 @@ class FrameWise(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_frames, n_features_out) or list of such
+
+        Raises
+        ------
+        TypeError
+            ``X`` is not array-like or holds non-numbers.
+        ValueError
+            ``X`` is invalid or of another width than in :meth:`fit`, or the
+            transformer maps it to non-finite values.
         """
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)
-        out = [np.asarray(self.transformer_.transform(t)) for t in trajs]
-        return mirror(out, trajs)
+        return self._apply("transform", trajs)
 
     def inverse_transform(self, X):
-        """Inverse transform each trajectory (if the transformer supports it)."""
+        """Inverse transform each trajectory (if the transformer supports it).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_frames, n_features_out) or list of such
+
+        Returns
+        -------
+        ndarray of shape (n_frames, n_features) or list of such
+
+        Raises
+        ------
+        TypeError
+            ``X`` is not array-like or holds non-numbers.
+        ValueError
+            ``X`` is invalid or not ``n_features_out_`` wide, or the transformer
+            maps it back to non-finite values.
+        """
         check_is_fitted(self)
-        trajs = check_trajectories(self, X, reset=False, n_features_attr=None)
-        out = [np.asarray(self.transformer_.inverse_transform(t)) for t in trajs]
+        trajs = check_trajectories(
+            self,
+            X,
+            reset=False,
+            n_features_attr="n_features_out_"
+            if hasattr(self, "n_features_out_")
+            else None,
+        )
+        return self._apply("inverse_transform", trajs)
+
+    def _apply(self, method, trajs):
+        """``transformer_.<method>`` on every trajectory; non-finite results refused."""
+        # Overflow is reported below, as an error naming X.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = [np.asarray(getattr(self.transformer_, method)(t)) for t in trajs]
+        for i, o in enumerate(out):
+            if o.dtype.kind in "fc" and not np.all(np.isfinite(o)):
+                where = f"X[{i}]" if trajs.is_list else "X"
+                raise ValueError(
+                    f"{type(self.transformer_).__name__}.{method} maps {where} to "
+                    "non-finite values: X lies beyond the range the transformer "
+                    "can represent."
+                )
         return mirror(out, trajs)
 
     def get_feature_names_out(self, input_features=None):

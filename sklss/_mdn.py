@@ -16,13 +16,20 @@ from ._base import (
     TrainingPlan,
     store_init_params,
 )
-from ._data import check_int, check_trajectories, lagged_pairs, mirror
+from ._data import (
+    check_fits_in_memory,
+    check_int,
+    check_real_array,
+    check_trajectories,
+    lagged_pairs,
+    mirror,
+)
 from ._torch import (
     NUMPY_ACTIVATIONS,
     activation_name,
     make_mlp,
+    mlp_parameter_count,
     seed_from_random_state,
-    to_numpy,
     torch_generator,
 )
 from ._training import train_validation_split
@@ -201,6 +208,7 @@ class MDNPropagator(BaseNetwork):
         "n_kernels": [Interval(Integral, 1, None, closed="left")],
     }
     _architecture_params = ("hidden_layer_sizes", "activation", "n_kernels")
+    _size_params = ("hidden_layer_sizes", "n_kernels")
     _module_attributes = ("network_", "scaler_")
 
     def __init__(
@@ -245,12 +253,17 @@ class MDNPropagator(BaseNetwork):
 
         Raises
         ------
+        TypeError
+            When ``Z`` is not array-like, or an entry of ``callbacks`` is not
+            callable.
         ValueError
-            When ``Z`` is invalid (non-finite values, too short for ``lagtime``) or
-            a parameter is (a bool given for a number, for instance). The estimator
-            is left as it was.
+            When ``Z`` is invalid (non-finite values, too short for ``lagtime``),
+            a parameter is (a bool given for a number, for instance, or
+            ``learning_rate_init`` beyond the float32 range), or the network would
+            not fit in memory. The estimator is left as it was.
         TrainingDivergedError
-            When the loss became NaN or infinite. The estimator is left as it was;
+            When the loss or a weight became NaN or infinite (a ``ValueError``
+            too). The estimator is left as it was;
             the error carries ``history`` and ``partial_estimator`` (see
             :class:`~sklss.exceptions.TrainingDivergedError`).
 
@@ -275,6 +288,10 @@ class MDNPropagator(BaseNetwork):
         lo = np.minimum(Z0.min(axis=0), Z1.min(axis=0)).astype(np.float64)
         hi = np.maximum(Z0.max(axis=0), Z1.max(axis=0)).astype(np.float64)
         return self._fit_data(trajs, Z0=Z0, Z1=Z1, data_min=lo, data_max=hi)
+
+    def _n_parameters(self, data, hidden):
+        d = data.n_features_in
+        return mlp_parameter_count(d, hidden, self.n_kernels * (1 + 2 * d))
 
     def _build(self, data, hidden):
         d = data.n_features_in
@@ -348,14 +365,25 @@ class MDNPropagator(BaseNetwork):
         return _mixture(self.network_, self.n_kernels, W0)
 
     def _check_points(self, z, name):
-        """Validate user points of shape (n, d) or (d,) -> 2-D float64 array."""
-        arr = np.asarray(to_numpy(z))
+        """Validate user points of shape (n, d) or (d,) -> 2-D float64 array.
+
+        Raises
+        ------
+        TypeError
+            ``z`` is not an array-like of real numbers.
+        ValueError
+            ``z`` is ragged, has another shape, no points, non-finite values or
+            another number of components than the training data. Every message
+            names ``name``.
+        """
+        # NaN is left to check_trajectories, whose message is the common one.
+        arr = check_real_array(z, name, allow_nan=True)
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2:
             raise ValueError(
                 f"{name} must have shape (n_components,) or (n_points, n_components); "
-                f"got an array of shape {np.shape(z)}."
+                f"got an array of shape {arr.shape}."
             )
         (arr,) = check_trajectories(
             None, arr, reset=False, name=name, n_features_attr=None
@@ -366,6 +394,44 @@ class MDNPropagator(BaseNetwork):
                 f"expecting {self.n_features_in_} components."
             )
         return arr
+
+    def _log_prob(self, A, B, name_from, name_to):
+        """``log p(B | A)`` in the user's units for validated points of equal count.
+
+        The names are those of the arguments ``A`` and ``B`` came from, for the
+        error about values beyond the float32 range.
+        """
+        device = torch.device(self.device_)
+        with torch.inference_mode():
+            lp = _chunked_log_prob(
+                self.network_,
+                self.n_kernels,
+                self.scaler_.to_tensor(A, device, name_from),
+                self.scaler_.to_tensor(B, device, name_to),
+            )
+        lp = lp.cpu().numpy() - self.scaler_.log_abs_det
+        self._check_finite_output(lp, A, name_from)
+        return lp
+
+    def _check_finite_output(self, values, points, name):
+        """Refuse points whose mixture the network cannot compute finitely.
+
+        Raises
+        ------
+        ValueError
+            Naming ``name`` and the first such point: far outside the training
+            range, the network's float32 arithmetic overflows.
+        """
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{name} holds {int(bad.sum())} point(s) so far from the training "
+                f"range ({self.data_min_.tolist()} to {self.data_max_.tolist()}) "
+                "that the network's outputs overflow to non-finite values; for "
+                f"instance {name}[{i}] = {points[i].tolist()}. Pass points in the "
+                "range of the training data."
+            )
 
     # ------------------------------------------------------------ public API
 
@@ -386,6 +452,8 @@ class MDNPropagator(BaseNetwork):
 
         Raises
         ------
+        TypeError
+            When a point is not an array-like of real numbers.
         ValueError
             When a point has the wrong shape or non-finite values, or lies so far
             from the training range that it is beyond the float32 range in the
@@ -404,15 +472,7 @@ class MDNPropagator(BaseNetwork):
                     f"z_from and z_to must hold the same number of points; got "
                     f"{len(A)} and {len(B)}."
                 )
-        device = torch.device(self.device_)
-        with torch.inference_mode():
-            lp = _chunked_log_prob(
-                self.network_,
-                self.n_kernels,
-                self.scaler_.to_tensor(A, device, "z_from"),
-                self.scaler_.to_tensor(B, device, "z_to"),
-            )
-        return lp.double().cpu().numpy() - self.scaler_.log_abs_det
+        return self._log_prob(A, B, "z_from", "z_to")
 
     def transition_density(self, z_from, z_to):
         """The learned density ``p(z_to | z_from)`` on every combination of points.
@@ -428,11 +488,22 @@ class MDNPropagator(BaseNetwork):
         -------
         ndarray of shape (n_from, n_to)
             ``p(z_to[j] | z_from[i])`` in the user's units.
+
+        Raises
+        ------
+        TypeError
+            When a point is not an array-like of real numbers.
+        ValueError
+            When a point has the wrong shape or non-finite values, or lies so far
+            from the training range that the network cannot evaluate it.
         """
         check_is_fitted(self)
         A = self._check_points(z_from, "z_from")
         B = self._check_points(z_to, "z_to")
-        rows = [np.exp(self.log_prob(np.broadcast_to(a, B.shape), B)) for a in A]
+        rows = [
+            np.exp(self._log_prob(np.broadcast_to(a, B.shape), B, "z_from", "z_to"))
+            for a in A
+        ]
         return np.stack(rows)
 
     def mixture_parameters(self, z_from):
@@ -448,6 +519,14 @@ class MDNPropagator(BaseNetwork):
             Mixture weights (rows sum to 1).
         means, stds : ndarray of shape (n_points, n_kernels, n_components)
             Kernel means and standard deviations in the user's units.
+
+        Raises
+        ------
+        TypeError
+            When ``z_from`` is not an array-like of real numbers.
+        ValueError
+            When ``z_from`` has the wrong shape or non-finite values, or lies so
+            far from the training range that the network cannot evaluate it.
         """
         check_is_fitted(self)
         A = self._check_points(z_from, "z_from")
@@ -459,6 +538,8 @@ class MDNPropagator(BaseNetwork):
         weights = log_alpha.double().exp().cpu().numpy()
         means = self.scaler_.inverse_transform(mu.double().cpu().numpy())
         stds = sigma.double().cpu().numpy() * self.scaler_.scale
+        for values in (weights, means, stds):
+            self._check_finite_output(values, A, "z_from")
         return weights, means, stds
 
     def transition_log_likelihood(self, Z):
@@ -473,6 +554,12 @@ class MDNPropagator(BaseNetwork):
         ndarray of shape (n_frames - lagtime,) or list of such
             ``log p(z_{t+lagtime} | z_t)`` in nats, in the user's units; mirrors the
             input (an empty array for a trajectory too short for one transition).
+
+        Raises
+        ------
+        ValueError
+            When ``Z`` is invalid, has no transition at ``lagtime``, or lies so far
+            from the training range that the network cannot evaluate it.
         """
         return self._transition_log_likelihood(Z, name="Z")
 
@@ -484,7 +571,7 @@ class MDNPropagator(BaseNetwork):
             # Reuse the shared error message for "no transitions".
             lagged_pairs(trajs, self.lagtime, name=name, estimator_name="MDNPropagator")
         out = [
-            self.log_prob(t[: -self.lagtime], t[self.lagtime :])
+            self._log_prob(t[: -self.lagtime], t[self.lagtime :], name, name)
             if len(t) > self.lagtime
             else np.empty(0)
             for t in trajs
@@ -544,6 +631,17 @@ class MDNPropagator(BaseNetwork):
 (n_trajectories, n_steps + 1, n_components)
             The trajectories, first frame the (clipped) start; ``out`` when given.
 
+        Raises
+        ------
+        TypeError
+            ``start`` is not an array-like of real numbers, ``n_steps`` is not an
+            int, or ``random_state`` is not None, an int or a ``RandomState``.
+        ValueError
+            ``start`` has the wrong shape or non-finite values, ``n_steps < 0``,
+            ``random_state`` is an int outside ``[0, 2**32 - 1]``, ``out`` does not
+            match, or the output would not fit in the available memory (checked
+            before anything is allocated).
+
         Notes
         -----
         Propagation runs in float32 on ``device_``; random numbers are drawn in
@@ -555,19 +653,18 @@ class MDNPropagator(BaseNetwork):
         """
         check_is_fitted(self)
         n_steps = check_int(n_steps, "n_steps", 0)
+        seed = seed_from_random_state(random_state)
         d = self.n_features_in_
-        start_arr = np.asarray(to_numpy(start))
-        single = start_arr.ndim == 1
-        if start_arr.ndim not in (1, 2):
-            raise ValueError(
-                "start must have shape (n_components,) or (n_trajectories, "
-                f"n_components); got an array of shape {start_arr.shape}."
-            )
-        S = self._check_points(start_arr, "start")
+        S = self._check_points(start, "start")
+        single = _is_one_point(start)
         n_traj = len(S)
         shape = (n_steps + 1, d) if single else (n_traj, n_steps + 1, d)
         if out is None:
-            dtype = np.float32 if start_arr.dtype == np.float32 else np.float64
+            dtype = np.float32 if _dtype_of(start) == np.float32 else np.float64
+            check_fits_in_memory(
+                np.dtype(dtype).itemsize * n_traj * (n_steps + 1) * d,
+                {"n_steps": n_steps},
+            )
             out = np.empty(shape, dtype=dtype)
         elif (
             not isinstance(out, np.ndarray)
@@ -599,7 +696,7 @@ class MDNPropagator(BaseNetwork):
             return out
 
         device = torch.device(self.device_)
-        generator = torch_generator(seed_from_random_state(random_state), device)
+        generator = torch_generator(seed, device)
         use_numpy = device.type == "cpu" and n_traj <= _NUMPY_MAX_TRAJECTORIES
         single_path = use_numpy and n_traj == 1
         stepper = (self._numpy_stepper if use_numpy else self._torch_stepper)(n_traj)
@@ -770,6 +867,20 @@ class MDNPropagator(BaseNetwork):
 # ------------------------------------------------------------------ mixture math
 
 
+def _is_one_point(start):
+    """Whether ``start`` (already validated) is one point of shape (n_components,)."""
+    ndim = getattr(start, "ndim", None)  # arrays and tensors; nested lists below
+    return (np.ndim(start) if ndim is None else ndim) == 1
+
+
+def _dtype_of(start):
+    """The numpy dtype of ``start`` when it has one (arrays, tensors), else None."""
+    dtype = getattr(start, "dtype", None)
+    if isinstance(dtype, torch.dtype):
+        return {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
+    return dtype
+
+
 def _mixture(network, n_kernels, W0):
     """Log-weights ``(n, K)``, means and standard deviations ``(n, K, d)`` of the
     mixture at the internal points ``W0``."""
@@ -783,9 +894,16 @@ def _mixture(network, n_kernels, W0):
     return log_alpha, mu, sigma
 
 
-def _log_prob(network, n_kernels, W0, W1):
-    """``log p(W1 | W0)`` in internal units."""
+def _log_prob(network, n_kernels, W0, W1, dtype=None):
+    """``log p(W1 | W0)`` in internal units.
+
+    ``dtype``: that of the kernel densities (the network runs in its own); float64
+    keeps the density of a point far from the kernels finite, where its squared
+    distance would overflow float32.
+    """
     log_alpha, mu, sigma = _mixture(network, n_kernels, W0)
+    if dtype is not None:
+        log_alpha, mu, sigma, W1 = (t.to(dtype) for t in (log_alpha, mu, sigma, W1))
     z = (W1[:, None, :] - mu) / sigma
     log_kernel = -0.5 * (z * z + _LOG_2PI) - torch.log(sigma)
     return torch.logsumexp(log_alpha + log_kernel.sum(dim=2), dim=1)
@@ -802,9 +920,16 @@ def _numpy_forward(x, params, buffers):
 
 
 def _chunked_log_prob(network, n_kernels, W0, W1, chunk=65536):
+    """:func:`_log_prob` in float64, in chunks of ``chunk`` pairs."""
     return torch.cat(
         [
-            _log_prob(network, n_kernels, W0[i : i + chunk], W1[i : i + chunk])
+            _log_prob(
+                network,
+                n_kernels,
+                W0[i : i + chunk],
+                W1[i : i + chunk],
+                dtype=torch.float64,
+            )
             for i in range(0, len(W0), chunk)
         ]
     )

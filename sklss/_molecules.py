@@ -77,6 +77,42 @@ def _check_md(X, name="X"):
     return trajs, is_list
 
 
+# Keywords that are conditions by themselves ("protein", "not water"); every other
+# keyword names a property that needs a value ("resname ALA", "name CA").
+_BOOLEAN_ATTRIBUTES = {
+    "is_backbone",
+    "is_sidechain",
+    "is_protein",
+    "is_nucleic",
+    "is_water",
+}
+
+
+def _check_no_bare_keyword(selection):
+    """Refuse a property keyword without a value, such as ``"resname"``.
+
+    mdtraj reads a bare property as "the property is truthy", which selects
+    (almost) every atom instead of reporting the incomplete expression.
+    """
+    import ast
+
+    from mdtraj.core.selection import parse_selection
+
+    conditions = [parse_selection(selection).astnode]
+    while conditions:
+        node = conditions.pop()
+        if isinstance(node, ast.BoolOp):
+            conditions.extend(node.values)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            conditions.append(node.operand)
+        elif isinstance(node, ast.Attribute) and node.attr not in _BOOLEAN_ATTRIBUTES:
+            raise ValueError(
+                f"the property {ast.unparse(node).removeprefix('atom.')!r} is "
+                "given without a value; compare it with one, as in 'name CA' or "
+                "'resname ALA'"
+            )
+
+
 def _select(topology, selection, name="selection"):
     if not isinstance(selection, str):
         raise TypeError(
@@ -84,6 +120,7 @@ def _select(topology, selection, name="selection"):
             f"{selection!r} of type {type(selection).__name__}."
         )
     try:
+        _check_no_bare_keyword(selection)
         indices = topology.select(selection)
     except Exception as exc:
         raise ValueError(
@@ -231,11 +268,17 @@ default=("phi", "psi", "chi1", "chi2", "chi3", "chi4")
         self.angles = angles
 
     def _fit_topology(self, trajs):
-        angles = (self.angles,) if isinstance(self.angles, str) else tuple(self.angles)
+        angles = self.angles
+        if not isinstance(angles, list | tuple):
+            raise TypeError(
+                f"angles must be a tuple of names from {sorted(_TORSIONS)}, such as "
+                f"('phi', 'psi'); got {angles!r} of type {type(angles).__name__}."
+            )
+        angles = tuple(angles)
         if len(angles) == 0:
             raise ValueError("angles must name at least one torsion; got ().")
         for a in angles:
-            if a not in _TORSIONS:
+            if not isinstance(a, str) or a not in _TORSIONS:
                 raise ValueError(
                     f"angles must be a tuple of {sorted(_TORSIONS)}; got {a!r}."
                 )
@@ -249,7 +292,7 @@ default=("phi", "psi", "chi1", "chi2", "chi3", "chi4")
                 labels.append(f"{angle} {top.atom(int(quad[1])).residue}")
         if not indices:
             raise ValueError(
-                f"X has none of the torsions {angles} (topology with "
+                f"X has none of the torsions angles={angles} (topology with "
                 f"{top.n_residues} residues); is it a protein?"
             )
         self.torsion_indices_ = np.asarray(indices, dtype=np.int64).reshape(-1, 4)
@@ -313,6 +356,11 @@ class DistanceFeaturizer(_TrajectoryTransformer):
 
     def _fit_topology(self, trajs):
         n = check_int(self.exclude_neighbors, "exclude_neighbors", 0)
+        if not isinstance(self.periodic, bool | np.bool_):
+            raise TypeError(
+                f"periodic must be a bool; got {self.periodic!r} of type "
+                f"{type(self.periodic).__name__}."
+            )
         top = trajs[0].topology
         idx = _select(top, self.selection)
         i, j = np.triu_indices(len(idx), k=n + 1)
@@ -330,7 +378,7 @@ class DistanceFeaturizer(_TrajectoryTransformer):
 
     def _transform_one(self, traj):
         return md.compute_distances(
-            traj, self.atom_pairs_, periodic=self.periodic
+            traj, self.atom_pairs_, periodic=bool(self.periodic)
         ).astype(np.float32, copy=False)
 
 
@@ -357,8 +405,8 @@ def to_trajectory(X, topology):
         ``topology`` is not an mdtraj.Topology or Trajectory, or ``X`` is not
         numeric (see :func:`~sklss._data.check_trajectories`).
     ValueError
-        ``X`` is not 2-D, has no frames, contains NaN or infinity, or does not have
-        ``3 * n_atoms`` columns.
+        ``X`` is not 2-D, has no frames, contains NaN or infinity or values beyond
+        the float32 range, or does not have ``3 * n_atoms`` columns.
     """
     if isinstance(topology, md.Trajectory):
         topology = topology.topology
@@ -369,6 +417,15 @@ def to_trajectory(X, topology):
         )
     trajs = check_trajectories(None, X, reset=True, name="X", n_features_attr=None)
     width = trajs[0].shape[1]
+    limit = float(np.finfo(np.float32).max)
+    for i, x in enumerate(trajs):
+        if np.abs(x).max() > limit:
+            label = f"X[{i}]" if trajs.is_list else "X"
+            raise ValueError(
+                f"{label} holds coordinates beyond the float32 range (±{limit:.3g} "
+                f"nm) of mdtraj trajectories, up to {np.abs(x).max():.3g}; expected "
+                "positions in nm."
+            )
     if width != 3 * topology.n_atoms:
         raise ValueError(
             f"X has {width} columns, but the topology has {topology.n_atoms} atoms; "

@@ -4,18 +4,31 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import reject_bool_numbers, store_init_params
-from ._data import check_int, check_trajectories
+from ._base import check_component, reject_bool_numbers, store_init_params
+from ._data import (
+    as_column,
+    check_fits_in_memory,
+    check_int,
+    check_random_state_named,
+    check_real_array,
+    check_trajectories,
+)
 from ._framewise import FrameWise
-from ._torch import TorchEstimatorMixin, to_numpy
+from ._torch import TorchEstimatorMixin
 
 __all__ = ["LatentSpaceSimulator", "SimulationResult"]
 
 _COMPONENTS = ("encoder", "propagator", "decoder")
+# The methods every component parameter must have (besides get_params).
+_METHODS = {
+    "encoder": ("fit", "transform"),
+    "propagator": ("fit", "sample"),
+    "decoder": ("fit", "sample"),
+    "coordinates": ("fit_transform", "inverse_transform"),
+}
 
 
 def _default(name):
@@ -85,13 +98,30 @@ class SimulationResult:
         Parameters
         ----------
         trajectory : int or None
-            Index of one generated trajectory, or None for a list of all.
+            Index of one generated trajectory (negative indices count from the
+            end), or None for a list of all.
 
         Returns
         -------
         mdtraj.Trajectory or list of mdtraj.Trajectory
             Times in the units of the simulator's ``timestep``.
+
+        Raises
+        ------
+        TypeError
+            ``trajectory`` is neither None nor an int.
+        ValueError
+            ``trajectory`` is out of range, or the result holds no configurations
+            or no topology to build structures with.
         """
+        n = self.n_trajectories
+        if trajectory is not None:
+            trajectory = check_int(trajectory, "trajectory")
+            if not -n <= trajectory < n:
+                raise ValueError(
+                    f"trajectory must be None or an index in [{-n}, {n - 1}] (the "
+                    f"result holds {n} trajectories); got {trajectory}."
+                )
         if self.configurations is None:
             raise ValueError(
                 "This result holds no configurations (no decoder, or decode=False)."
@@ -101,7 +131,7 @@ class SimulationResult:
                 "The simulator was not fitted on molecular targets (y was not an "
                 "mdtraj.Trajectory), so there is no topology to build structures with."
             )
-        indices = range(self.n_trajectories) if trajectory is None else [trajectory]
+        indices = range(n) if trajectory is None else [trajectory]
         out = []
         dt = self.timestep * self.decode_stride
         for i in indices:
@@ -308,9 +338,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
                 getattr(t, "ndim", None) == 2 for t in y
             )
             if not trajs.is_list and not several:
-                y = np.asarray(y)
-                if y.ndim == 1:  # one output per frame
-                    y = y.reshape(-1, 1)
+                y = as_column(y)  # one output per frame: a column
         ys = check_trajectories(None, y, reset=True, name="y", n_features_attr=None)
         if ys.is_list != trajs.is_list or len(ys) != len(trajs):
             raise ValueError(
@@ -348,6 +376,10 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
 
         Raises
         ------
+        TypeError
+            When ``X`` or ``y`` is not array-like, or ``encoder``, ``propagator``,
+            ``decoder`` or ``coordinates`` is not an estimator instance with the
+            methods it needs.
         ValueError
             When ``X`` or ``y`` is invalid, a parameter is (a bool given for a
             number, for instance), or a component's ``fit`` refuses the data.
@@ -356,9 +388,12 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         """
         self._validate_params()
         reject_bool_numbers(self)
+        for name, methods in _METHODS.items():
+            if getattr(self, name) is not None:
+                check_component(getattr(self, name), name, methods)
         trajs = check_trajectories(None, X, reset=True, n_features_attr=None)
         ys, coordinates = (None, None) if y is None else self._check_targets(y, trajs)
-        seeds = check_random_state(self.random_state)
+        seeds = check_random_state_named(self.random_state)
         encoder = self._component("encoder", seeds)
         propagator = self._component("propagator", seeds)
         if _takes_lists(encoder):
@@ -415,11 +450,12 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         if start is None:
             idx = rng.randint(0, len(self.start_points_), size=n_trajectories)
             return self.start_points_[idx]
-        start = to_numpy(start)
-        if np.ndim(start) not in (1, 2):
+        # NaN is left to check_trajectories, whose message is the common one.
+        start = check_real_array(start, "start", allow_nan=True)
+        if start.ndim not in (1, 2):
             raise ValueError(
                 "start must have shape (width,) or (n_trajectories, width); got "
-                f"shape {np.shape(start)}."
+                f"shape {start.shape}."
             )
         arr = check_trajectories(
             None, np.atleast_2d(start), reset=True, name="start", n_features_attr=None
@@ -492,11 +528,33 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         Returns
         -------
         SimulationResult
+
+        Raises
+        ------
+        TypeError
+            ``n_steps``, ``n_trajectories`` or ``decode_stride`` is not an int,
+            ``start`` is not an array-like of real numbers, or ``random_state`` is
+            not None, an int or a ``RandomState``.
+        ValueError
+            A size is out of range, ``start`` does not match the latent or input
+            width, or the trajectories (latent and decoded) would not fit in the
+            available memory (checked before anything is allocated).
         """
         check_is_fitted(self)
-        check_int(n_trajectories, "n_trajectories", 1)
-        check_int(decode_stride, "decode_stride", 1)
-        rng = check_random_state(random_state)
+        n_steps = check_int(n_steps, "n_steps", 0)
+        n_trajectories = check_int(n_trajectories, "n_trajectories", 1)
+        decode_stride = check_int(decode_stride, "decode_stride", 1)
+        rng = check_random_state_named(random_state)
+        m = self.n_components_
+        n_values = (n_steps + 1) * m
+        if decode and self.decoder_ is not None:
+            # The decoded frames, and the latent frames copied as decoder input.
+            n_decoded = -(-(n_steps + 1) // decode_stride)
+            n_values += n_decoded * (m + self.n_outputs_)
+        check_fits_in_memory(
+            8 * n_trajectories * n_values,
+            {"n_steps": n_steps, "n_trajectories": n_trajectories},
+        )
         z0 = self._start(start, n_trajectories, start_space, rng)
         latent = self.propagator_.sample(
             z0, n_steps, random_state=int(rng.randint(0, 2**31 - 1))
@@ -571,8 +629,10 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         Raises
         ------
         ValueError
-            When ``score_horizon`` is not shorter than the longest held-out
-            trajectory, or the trajectories are not longer than ``lagtime_``.
+            When ``X`` is invalid, ``score_horizon`` is not shorter than the
+            longest held-out trajectory, the trajectories are not longer than
+            ``lagtime_``, or a latent coordinate of ``X`` does not vary (its
+            relaxation time is undefined).
         """
         from .analysis import autocorrelation, fit_relaxation_times, total_variation
 
@@ -597,14 +657,23 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         K = horizon // tau
         if K < 1 or max(len(z) for z in Z) <= tau:
             raise ValueError(
-                f"score needs held-out trajectories longer than lagtime={tau} frames "
-                f"and score_horizon >= lagtime; got lengths {[len(z) for z in Z]} and "
-                f"score_horizon={horizon}."
+                f"X must hold held-out trajectories longer than lagtime_={tau} "
+                "frames (and score_horizon must be >= lagtime_) for score; got "
+                f"trajectory lengths {[len(z) for z in Z]} and score_horizon="
+                f"{horizon}."
+            )
+        allZ = np.concatenate(Z).astype(np.float64)
+        flat = np.flatnonzero(np.ptp(allZ, axis=0) == 0)
+        if len(flat):
+            raise ValueError(
+                f"X is encoded to latent coordinate(s) {flat.tolist()} that do not "
+                "vary over the held-out trajectories: their autocorrelation, which "
+                "the kinetic error needs, is undefined. Score X with trajectories "
+                "that move."
             )
         lags = tau * np.arange(1, K + 1)
         data_acf = autocorrelation(Z, lags[-1])[lags]
-        allZ = np.concatenate(Z).astype(np.float64)
-        rng = check_random_state(self.random_state)
+        rng = check_random_state_named(self.random_state)
         n_traj = 200
         starts = allZ[rng.randint(0, len(allZ), size=n_traj)]
         gen = self.propagator_.sample(
@@ -628,6 +697,13 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
             ]
         )
         score = -float(kinetic.mean() + thermo.mean())
+        if not np.isfinite(score):
+            raise ValueError(
+                "The score of X is not finite: the relaxation times of X "
+                f"{t_data.tolist()} and of the generated trajectories "
+                f"{t_gen.tolist()} cannot be compared. Score X with longer "
+                "trajectories or set score_horizon."
+            )
         if return_details:
             return score, {
                 "timescales_data": t_data,

@@ -20,7 +20,7 @@ from ._base import (
     store_init_params,
 )
 from ._data import check_trajectories, lagged_pairs, mirror
-from ._torch import make_mlp
+from ._torch import make_mlp, mlp_parameter_count
 from ._training import train_validation_split
 from ._vamp import (
     reversible_covariances,
@@ -232,14 +232,20 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
 
         Raises
         ------
+        TypeError
+            When ``X`` is not array-like, or an entry of ``callbacks`` is not
+            callable.
         ValueError
             When ``X`` is invalid (non-finite values, too short for ``lagtime``,
-            fewer features than ``n_components``) or a parameter is (a bool given
-            for a number, for instance). The estimator is left as it was.
+            fewer features than ``n_components``), a parameter is (a bool given
+            for a number, for instance, or ``learning_rate_init`` beyond the
+            float32 range), or the network would not fit in memory. The
+            estimator is left as it was.
         TrainingDivergedError
-            When the loss became NaN or infinite (also when the whitening of the
-            covariances fails on degenerate outputs). The estimator is left as it
-            was; the error carries ``history`` and ``partial_estimator`` (see
+            When the loss or a weight became NaN or infinite (also when the
+            whitening of the covariances fails on degenerate outputs; a
+            ``ValueError`` too). The estimator is left as it was; the error
+            carries ``history`` and ``partial_estimator`` (see
             :class:`~sklss.exceptions.TrainingDivergedError`).
 
         Warns
@@ -266,6 +272,11 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
             )
         X0, X1 = lagged_pairs(trajs, self.lagtime, estimator_name=type(self).__name__)
         return self._fit_data(trajs, X0=X0, X1=X1, frames=trajs)
+
+    def _n_parameters(self, data, hidden):
+        return mlp_parameter_count(
+            data.n_features_in, hidden, self.n_components, batch_norm=self.batch_norm
+        )
 
     def _build(self, data, hidden):
         network = make_mlp(
@@ -431,6 +442,41 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         psi = [self._psi(x) for x in trajs]
         Z0, Z1 = lagged_pairs(psi, self.lagtime, estimator_name=type(self).__name__)
         return reversible_vamp2_score(Z0, Z1, epsilon=float(self.epsilon))
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: the class name in lower case and an index.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_`` (when fitted on a DataFrame) and
+            ``n_features_in_``; the output names do not depend on it.
+
+        Returns
+        -------
+        ndarray of str of shape (n_components,)
+            ``["srvtransformer0", "srvtransformer1", ...]``.
+
+        Raises
+        ------
+        TypeError
+            ``input_features`` is neither None nor a sequence of names.
+        ValueError
+            ``input_features`` has another length than ``n_features_in_`` or
+            differs from ``feature_names_in_``.
+        """
+        check_is_fitted(self)
+        if input_features is not None and (
+            isinstance(input_features, str | bytes)
+            or not hasattr(input_features, "__len__")
+            or np.ndim(input_features) != 1
+        ):
+            raise TypeError(
+                "input_features must be None or a sequence of "
+                f"{self.n_features_in_} feature names; got {input_features!r} of "
+                f"type {type(input_features).__name__}."
+            )
+        return super().get_feature_names_out(input_features)
 
     @property
     def _n_features_out(self):

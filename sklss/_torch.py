@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
+from ._data import check_random_state_named
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 
@@ -20,6 +20,7 @@ __all__ = [
     "as_tensor",
     "check_hidden_layer_sizes",
     "make_mlp",
+    "mlp_parameter_count",
     "resolve_device",
     "seed_from_random_state",
     "seeded",
@@ -124,13 +125,22 @@ def resolve_device(device, name="device"):
     )
 
 
-def seed_from_random_state(random_state):
+def seed_from_random_state(random_state, name="random_state"):
     """Draw a torch seed from a scikit-learn ``random_state``.
 
     ``None`` gives a fresh seed each call; an int always gives the same seed; a
     ``RandomState`` instance is advanced (scikit-learn's convention).
+
+    Raises
+    ------
+    TypeError
+        ``random_state`` is not None, an int or a ``RandomState`` (message naming
+        ``name``).
+    ValueError
+        ``random_state`` is an int outside ``[0, 2**32 - 1]``.
     """
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    rng = check_random_state_named(random_state, name)
+    return int(rng.randint(0, 2**31 - 1))
 
 
 def torch_generator(seed, device="cpu"):
@@ -153,11 +163,25 @@ def seeded(seed):
 
 
 def check_hidden_layer_sizes(hidden_layer_sizes, name="hidden_layer_sizes"):
-    """Return ``hidden_layer_sizes`` as a tuple of positive ints; ``()`` is allowed."""
+    """Return ``hidden_layer_sizes`` as a tuple of positive ints; ``()`` is allowed.
+
+    Raises
+    ------
+    TypeError
+        ``hidden_layer_sizes`` is not an int or a sequence (a string, a dict or a
+        set is refused).
+    ValueError
+        A size is not a positive int.
+    """
     if isinstance(hidden_layer_sizes, numbers.Integral) and not isinstance(
         hidden_layer_sizes, bool
     ):
         hidden_layer_sizes = (hidden_layer_sizes,)
+    if isinstance(hidden_layer_sizes, str | bytes | dict | set | frozenset):
+        raise TypeError(
+            f"{name} must be a tuple of positive ints; got {hidden_layer_sizes!r} of "
+            f"type {type(hidden_layer_sizes).__name__}."
+        )
     try:
         sizes = tuple(hidden_layer_sizes)
     except TypeError:
@@ -208,6 +232,19 @@ def make_mlp(
     if output_activation is not None:
         layers.append(ACTIVATIONS[output_activation]())
     return torch.nn.Sequential(*layers)
+
+
+def mlp_parameter_count(n_in, hidden_layer_sizes, n_out, *, batch_norm=False):
+    """Number of parameters (and batch-norm buffers) of :func:`make_mlp`'s network.
+
+    Exact Python integers: it can be checked before anything is allocated.
+    """
+    widths = [int(n_in), *(int(s) for s in hidden_layer_sizes), int(n_out)]
+    count = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    if batch_norm:
+        # weight, bias, running mean and running variance per hidden unit
+        count += 4 * sum(widths[1:-1])
+    return count
 
 
 def as_tensor(X, device, dtype=torch.float32):

@@ -7,8 +7,8 @@ progress bar when ``verbose``, and honest failure states:
 - a ``ConvergenceWarning`` when ``max_epochs`` runs out before early stopping triggers,
   and another when the monitored loss never improved on its first epoch;
 - a :class:`~sklss.exceptions.TrainingDivergedError` carrying the history when a loss
-  becomes NaN or infinite (the modules are left with the weights a normal end of
-  training would have kept, from the epochs before);
+  or a weight becomes NaN or infinite (the modules are left with the weights a normal
+  end of training would have kept, from the epochs before);
 - a ``KeyboardInterrupt`` after at least one complete epoch ends training like a normal
   stop (best or last complete weights restored, ``converged`` False) with a
   ``ConvergenceWarning``; during the first epoch it propagates.
@@ -71,6 +71,19 @@ def _snapshot(modules):
         name: {k: v.detach().clone() for k, v in m.state_dict().items()}
         for name, m in modules.items()
     }
+
+
+def _non_finite(modules):
+    """The name of the first module with a NaN or infinite parameter, or None.
+
+    Buffers are not checked: they hold statistics (an input scaling may hold
+    float32 infinities for data beyond its range, which it never applies).
+    """
+    for name, m in modules.items():
+        for p in m.parameters():
+            if not bool(torch.isfinite(p).all()):
+                return name
+    return None
 
 
 def _restore(modules, snapshot):
@@ -157,7 +170,8 @@ def train(
     Raises
     ------
     TrainingDivergedError
-        When a training or the monitored loss becomes NaN or infinite. Its
+        When a training or the monitored loss, or a weight of ``modules``, becomes
+        NaN or infinite (the weights are checked at the end of every epoch). Its
         ``history`` holds the complete epochs and, last, the one that diverged. The
         modules are restored to the weights a normal end of training would have
         kept (the best epoch with early stopping, else the last complete epoch; the
@@ -213,14 +227,22 @@ def train(
                     record["val_loss"] = float(validate())
                 record["duration"] = time.perf_counter() - start
                 monitored = record.get("val_loss", record["loss"])
-                if not (math.isfinite(record["loss"]) and math.isfinite(monitored)):
+                losses_finite = math.isfinite(record["loss"]) and math.isfinite(
+                    monitored
+                )
+                bad_module = None if not losses_finite else _non_finite(modules)
+                if not losses_finite or bad_module is not None:
                     _restore(modules, kept_state())
                     for m in modules.values():
                         m.eval()
                     history.append(record)
+                    what = (
+                        f"the loss became {record['loss']!r} (monitored {monitored!r})"
+                        if not losses_finite
+                        else f"the weights of {bad_module} became NaN or infinite"
+                    )
                     error = TrainingDivergedError(
-                        f"{desc}: the loss became {record['loss']!r} (monitored "
-                        f"{monitored!r}) in epoch {epoch}; training stopped. Try a "
+                        f"{desc}: {what} in epoch {epoch}; training stopped. Try a "
                         "smaller learning_rate_init or check the input data for "
                         "extreme values."
                     )

@@ -34,11 +34,15 @@ class InconsistentVersionWarning(UserWarning):
         )
 
 
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite.
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """The training loss, the weights or the outputs became NaN or infinite.
 
     Raised by ``fit`` of every sklss network (also when a linear-algebra step of the
-    loss fails on non-finite or degenerate network outputs). A failed fit never
+    loss fails on non-finite or degenerate network outputs, or when the trained
+    networks produce non-finite values). It is a ``ValueError`` as well as a
+    ``FloatingPointError``: the cause is a hyperparameter value the training cannot
+    follow (the message names it, usually ``learning_rate_init``) or extreme data,
+    so code that handles invalid arguments handles it too. A failed fit never
     leaves an estimator that looks fitted: the estimator is left exactly as it was
     before ``fit`` (unfitted, or with its previous complete fit). What the good
     epochs learned is offered separately, on the exception. Lowering

@@ -17,22 +17,12 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import Bunch
 
-from ._data import check_int, check_trajectories
+from ._data import check_int, check_real, check_real_array, check_trajectories
 
 __all__ = ["select_dimension", "select_lagtime", "split_trajectory"]
 
-
-def _check_real(value, name, *, minimum, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not value >= minimum
-    ):
-        kind = "a number" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {kind} >= {minimum}; got {value!r}.")
-    return float(value)
+# Round-off by which an estimated eigenvalue may exceed 1 in magnitude.
+_EIGENVALUE_TOLERANCE = 1e-6
 
 
 def _check_lagtimes(lagtimes, longest):
@@ -150,6 +140,19 @@ def select_lagtime(
         estimator : estimator
             The estimator fitted at the selected lag time.
 
+    Raises
+    ------
+    TypeError
+        ``X`` is not numeric, ``lagtimes`` is not a sequence, ``n_processes`` is
+        not an int, a float parameter is not a real number, or ``estimator`` is
+        not an estimator instance with a ``lagtime`` parameter and an
+        ``eigenvalues_`` attribute after ``fit``.
+    ValueError
+        ``X`` is ragged, complex, empty or not finite; ``lagtimes`` is empty, not
+        positive, strictly increasing ints shorter than the longest trajectory;
+        ``n_processes < 1`` or more than the estimator's eigenvalues; ``rtol``,
+        ``min_steps`` or ``fast_fraction`` is negative or not finite.
+
     See Also
     --------
     select_dimension : The latent dimension from the spectrum at the lag time.
@@ -188,22 +191,23 @@ def select_lagtime(
     """
     trajs = check_trajectories(None, X, reset=True, n_features_attr=None)
     lagtimes = _check_lagtimes(lagtimes, max(trajs.lengths))
-    if (
-        isinstance(n_processes, bool)
-        or not isinstance(n_processes, numbers.Integral)
-        or n_processes < 1
-    ):
-        raise ValueError(f"n_processes must be a positive int; got {n_processes!r}.")
-    rtol = _check_real(rtol, "rtol", minimum=0)
-    min_steps = _check_real(min_steps, "min_steps", minimum=0)
-    fast_fraction = _check_real(
-        fast_fraction, "fast_fraction", minimum=0, allow_none=True
-    )
+    n_processes = check_int(n_processes, "n_processes", 1)
+    rtol = check_real(rtol, "rtol", low=0.0)
+    min_steps = check_real(min_steps, "min_steps", low=0.0)
+    fast_fraction = check_real(fast_fraction, "fast_fraction", low=0.0, allow_none=True)
     if estimator is None:
         from ._srv import SRVTransformer
 
         n_features = trajs[0].shape[1]
         estimator = SRVTransformer(n_components=min(n_processes + 1, n_features))
+    if isinstance(estimator, type) or not all(
+        callable(getattr(estimator, method, None)) for method in ("get_params", "fit")
+    ):
+        raise TypeError(
+            "estimator must be an unfitted scikit-learn estimator instance with a "
+            "lagtime parameter (such as sklss.SRVTransformer()) or None; got "
+            f"{estimator!r} of type {type(estimator).__name__}."
+        )
     if "lagtime" not in estimator.get_params():
         raise TypeError(
             f"estimator must have a lagtime parameter; {type(estimator).__name__} "
@@ -293,6 +297,15 @@ def select_dimension(eigenvalues, *, n_structural=1):
     n_slow : int
         The number of slow processes (at least 1).
 
+    Raises
+    ------
+    TypeError
+        ``eigenvalues`` is not an array of real numbers or ``n_structural`` is
+        not an int.
+    ValueError
+        ``eigenvalues`` is empty, not 1-D, complex, not finite or outside
+        ``[-1, 1]``, or ``n_structural < 0``.
+
     See Also
     --------
     select_lagtime : The lag time from implied-time-scale convergence.
@@ -305,20 +318,20 @@ def select_dimension(eigenvalues, *, n_structural=1):
     >>> select_dimension([0.9, 0.5, 0.1], n_structural=0)
     (2, 2)
     """
-    lam = np.asarray(eigenvalues, dtype=np.float64)
+    lam = check_real_array(eigenvalues, "eigenvalues")
     if lam.ndim != 1 or len(lam) == 0:
         raise ValueError(
             f"eigenvalues must be a non-empty 1-D array; got shape {lam.shape}."
         )
-    if (
-        isinstance(n_structural, bool)
-        or not isinstance(n_structural, numbers.Integral)
-        or n_structural < 0
-    ):
+    # Eigenvalues of a transfer operator lie in [-1, 1] (up to round-off).
+    outside = np.abs(lam) > 1.0 + _EIGENVALUE_TOLERANCE
+    if outside.any():
         raise ValueError(
-            f"n_structural must be a non-negative int; got {n_structural!r}."
+            "eigenvalues must lie in [-1, 1] (eigenvalues of a transfer operator); "
+            f"got {float(lam[outside][0])!r}."
         )
-    n_slow = max(1, int(np.sum(np.nan_to_num(lam) > np.exp(-1))))
+    n_structural = check_int(n_structural, "n_structural", 0)
+    n_slow = max(1, int(np.sum(lam > np.exp(-1))))
     return min(n_slow + int(n_structural), len(lam)), n_slow
 
 

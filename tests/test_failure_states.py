@@ -476,3 +476,253 @@ def test_fitted_state_is_plain(est):
         state["_fitted_architecture"] = fitted._fitted_architecture
         bad = {k: type(v).__name__ for k, v in state.items() if not _plain(v)}
         assert not bad
+
+
+# ------------------------------------------------------ arguments named in errors
+
+TINY = {"hidden_layer_sizes": (4,), "max_epochs": 1, "random_state": 0}
+
+
+def _tiny_fits():
+    X, y = _data(60)
+    mdn = MDNPropagator(n_kernels=2, **TINY).fit(X[:, :2])
+    decoder = CWGANDecoder(noise_dim=2, n_critic=1, **TINY).fit(X[:, :2], y)
+    return X, y, mdn, decoder
+
+
+def _tiny_simulator(X=None, y=None, **params):
+    X = _data(60)[0] if X is None else X
+    sim = LatentSpaceSimulator(
+        encoder=SRVTransformer(n_components=2, **TINY),
+        propagator=MDNPropagator(n_kernels=2, **TINY),
+        decoder=CWGANDecoder(noise_dim=2, n_critic=1, **TINY),
+        n_start_points=20,
+        random_state=0,
+        **params,
+    )
+    return sim.fit(X, X if y is None else y)
+
+
+@pytest.mark.parametrize(
+    "est, name, value",
+    [
+        (SRVTransformer(n_components=2), "hidden_layer_sizes", (10**12,)),
+        (SRVTransformer(n_components=2), "hidden_layer_sizes", (4, 2**40)),
+        (MDNPropagator(), "hidden_layer_sizes", (10**12,)),
+        (MDNPropagator(), "n_kernels", 10**100),
+        (CWGANDecoder(), "hidden_layer_sizes", 10**12),
+        (CWGANDecoder(), "noise_dim", 10**100),
+    ],
+    ids=lambda v: v if isinstance(v, str) else type(v).__name__,
+)
+def test_networks_too_large_for_memory_are_refused_before_building(est, name, value):
+    X, y = _data(60)
+    est = clone(est).set_params(**{**TINY, name: value})
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"{name}=.* would need .* memory"):
+        _fit(est, X[:, :2], y)
+    assert time.perf_counter() - start < 5
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+
+
+@pytest.mark.parametrize("est", _networks(), ids=_ids)
+@pytest.mark.parametrize("callbacks", [[None], [3], ["x"], [print, 3]])
+def test_callbacks_that_are_not_callable_are_refused(est, callbacks):
+    X, y = _data(60)
+    with pytest.raises(TypeError, match=r"callbacks must be a list of callables"):
+        _fit(clone(est).set_params(callbacks=callbacks), X, y)
+
+
+@pytest.mark.parametrize("est", _networks(), ids=_ids)
+def test_learning_rate_beyond_float32_is_refused(est):
+    X, y = _data(60)
+    with pytest.raises(ValueError, match=r"learning_rate_init must be at most"):
+        _fit(clone(est).set_params(learning_rate_init=1e300), X, y)
+
+
+def test_gradient_penalty_beyond_float32_is_refused():
+    X, y = _data(60)
+    with pytest.raises(ValueError, match=r"gradient_penalty must be at most"):
+        CWGANDecoder(noise_dim=2, gradient_penalty=1e300, **TINY).fit(X, y)
+
+
+def test_divergence_is_a_value_error_naming_the_learning_rate():
+    assert issubclass(TrainingDivergedError, ValueError)
+    assert issubclass(TrainingDivergedError, FloatingPointError)
+    X, y = _data(60)
+    with pytest.raises(ValueError, match=r"learning_rate_init"):
+        MDNPropagator(n_kernels=2, learning_rate_init=1e30, **TINY).fit(X)
+
+
+def test_cwgan_whose_generator_became_non_finite_is_divergence():
+    # One batch of one epoch: the last generator update is seen by no loss.
+    X, y = _data(40)
+    decoder = CWGANDecoder(noise_dim=2, n_critic=1, learning_rate_init=1e30, **TINY)
+    with pytest.raises(TrainingDivergedError, match="learning_rate_init"):
+        decoder.fit(X[:, :2], y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(decoder)
+
+
+def test_sizes_beyond_memory_are_refused_before_allocating():
+    X, _, mdn, _ = _tiny_fits()
+    for n_steps in (2**31, 2**63, 10**100):
+        with pytest.raises(ValueError, match=r"n_steps=.* would need"):
+            mdn.sample(X[:2, :2], n_steps, random_state=0)
+    sim = _tiny_simulator()
+    with pytest.raises(ValueError, match=r"n_trajectories=2147483648 would need"):
+        sim.sample(3, 2**31)
+    with pytest.raises(ValueError, match=r"n_steps=9223372036854775808, "):
+        sim.sample(2**63, 2)
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**32, 0.0, "seed", [1, 2], True])
+def test_bad_random_states_are_named(random_state):
+    X, _, mdn, decoder = _tiny_fits()
+    error = ValueError if random_state in (-1, 2**32) else TypeError
+    with pytest.raises(error, match="random_state"):
+        mdn.sample(X[0, :2], 3, random_state=random_state)
+    with pytest.raises(error, match="random_state"):
+        decoder.sample(X[:3, :2], random_state=random_state)
+    with pytest.raises(error, match="random_state"):
+        _tiny_simulator().sample(2, random_state=random_state)
+
+
+@pytest.mark.parametrize(
+    "method, args, name",
+    [
+        ("log_prob", ([[0.0, 0.0]], [np.zeros((1, 2)), np.zeros(2)]), "z_to"),
+        ("log_prob", ([[0.0, 0.0], [1.0]], [[0.0, 0.0]]), "z_from"),
+        ("transition_density", ([[0.0, 0.0]], [[0.0], [0.0, 1.0]]), "z_to"),
+        ("mixture_parameters", ([np.zeros((1, 2)), np.zeros(2)],), "z_from"),
+        ("sample", ([[0.0, 0.0], [1.0]], 3), "start"),
+        ("sample", ("ab", 3), "start"),
+    ],
+)
+def test_mdn_ragged_points_are_named(method, args, name):
+    _, _, mdn, _ = _tiny_fits()
+    with pytest.raises((TypeError, ValueError), match=rf"^{name}\b"):
+        getattr(mdn, method)(*args)
+
+
+def test_mdn_score_names_its_argument_and_far_points_are_finite_or_named():
+    X, _, mdn, _ = _tiny_fits()
+    with pytest.raises(ValueError, match=r"^X holds"):
+        mdn.score(np.array([[1.2e99, -1.3e99], [7.7e99, -2.7e98]]))
+    # Far from the training range but within float32: a finite, tiny density.
+    ll = mdn.transition_log_likelihood(X[:, :2] * 1e29)
+    assert np.all(np.isfinite(ll))
+
+
+def test_srv_feature_names_out_names_input_features():
+    X, _ = _data(60)
+    srv = SRVTransformer(n_components=2, **TINY).fit(X)
+    for bad in (3, "abc", 1.5):
+        with pytest.raises(TypeError, match="input_features"):
+            srv.get_feature_names_out(bad)
+    with pytest.raises(ValueError, match="input_features"):
+        srv.get_feature_names_out(["a"])
+    assert list(srv.get_feature_names_out(["a", "b", "c"])) == [
+        "srvtransformer0",
+        "srvtransformer1",
+    ]
+
+
+@pytest.mark.parametrize("name", ["encoder", "propagator", "decoder", "coordinates"])
+@pytest.mark.parametrize("value", [3, "srv", print, MDNPropagator, [1], object()])
+def test_simulator_components_that_are_not_estimators_are_named(name, value):
+    X, _ = _data(60)
+    sim = LatentSpaceSimulator(**{name: value})
+    y = X
+    if name == "coordinates":
+        import importlib.resources
+
+        import mdtraj as md
+
+        path = importlib.resources.files("sklss.datasets") / "data"
+        y = md.load(str(path / "alanine-dipeptide.pdb"))
+        X = y.xyz.reshape(1, -1)[:, :6].astype(np.float64)
+    with pytest.raises(TypeError, match=rf"^{name} must be an estimator instance"):
+        sim.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "transformer", [None, 3, "scaler", print, object(), torch.nn.Linear(1, 1)]
+)
+def test_framewise_transformer_that_is_not_an_estimator_is_named(transformer):
+    from sklss import FrameWise
+
+    X, _ = _data(60)
+    with pytest.raises(TypeError, match=r"^transformer must be an estimator"):
+        FrameWise(transformer).fit(X)
+
+
+def test_framewise_inverse_transform_names_x():
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from sklss import FrameWise
+
+    X, _ = _data(60)
+    scaler = FrameWise(StandardScaler()).fit(X)
+    for bad in (np.zeros((5, 4)), np.zeros((5, 2)), [X, np.zeros((5, 4))]):
+        with pytest.raises(ValueError, match=r"\bX\b"):
+            scaler.inverse_transform(bad)
+    pca = FrameWise(PCA(n_components=2)).fit(X)
+    assert pca.n_features_out_ == 2
+    assert pca.inverse_transform(pca.transform(X)).shape == X.shape
+    with pytest.raises(ValueError, match=r"^X has 3 features"):
+        pca.inverse_transform(X)
+    with pytest.raises(ValueError, match=r"StandardScaler.inverse_transform maps X"):
+        FrameWise(StandardScaler()).fit(X * 1e10).inverse_transform(X * 1e300)
+
+
+def test_simulator_score_names_x_and_is_finite_or_refused():
+    sim = _tiny_simulator()
+    with pytest.raises(ValueError, match=r"^X must hold held-out trajectories"):
+        sim.score(np.array([[1.0, 0.0, -2.0]]))
+    for value in (0.0, 3.7):
+        with pytest.raises(ValueError, match=r"^X is encoded to latent"):
+            sim.score(np.full((20, 3), value))
+
+
+def test_simulator_accepts_a_target_tensor_that_requires_grad():
+    X, _ = _data(60)
+    sim = _tiny_simulator(y=torch.tensor(X, requires_grad=True))
+    assert sim.n_outputs_ == 3
+
+
+@pytest.mark.parametrize(
+    "trajectory, error",
+    [
+        (2, ValueError),
+        (-3, ValueError),
+        (1.5, TypeError),
+        (True, TypeError),
+        ("0", TypeError),
+    ],
+)
+def test_to_mdtraj_validates_the_trajectory_index(trajectory, error):
+    import importlib.resources
+
+    import mdtraj as md
+
+    path = importlib.resources.files("sklss.datasets") / "data"
+    one = md.load(str(path / "alanine-dipeptide.pdb"))
+    rng = np.random.default_rng(0)
+    xyz = one.xyz + 0.01 * rng.normal(size=(30, one.n_atoms, 3)).astype(np.float32)
+    t = md.Trajectory(xyz, one.topology)
+    feats = np.asarray(t.xyz.reshape(len(t), -1)[:, :6], dtype=np.float64)
+    result = _tiny_simulator(feats, t).sample(2, 2, random_state=0)
+    with pytest.raises(error, match=r"^trajectory must be"):
+        result.to_mdtraj(trajectory)
+    assert result.to_mdtraj(-1).n_frames == 3
+
+
+@pytest.mark.parametrize("path", [3, None, b"\x00", ["a"], 1.5])
+def test_load_simulator_names_path(path):
+    from sklss import load_simulator
+
+    with pytest.raises(TypeError, match=r"^path must be"):
+        load_simulator(path)

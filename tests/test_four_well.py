@@ -88,9 +88,9 @@ def test_make_four_well_shape_reproducibility_and_bad_input():
     full = make_four_well(1000, random_state=0)
     np.testing.assert_array_equal(full[::10], X)
     assert make_four_well(10, x0=0.3, random_state=0)[0, 0] == 0.3
-    with pytest.raises(ValueError, match="n_steps must be a positive int; got -5"):
+    with pytest.raises(ValueError, match="n_steps must be an int >= 1; got -5"):
         make_four_well(-5)
-    with pytest.raises(ValueError, match="stride must be a positive int"):
+    with pytest.raises(ValueError, match="stride must be an int >= 1"):
         make_four_well(10, stride=0)
     with pytest.raises(ValueError, match="x0 must be a finite float"):
         make_four_well(10, x0=np.nan)

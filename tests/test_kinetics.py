@@ -32,7 +32,10 @@ def test_autocorrelation_matches_direct_numpy():
     x = trajs[0]
     expected = np.mean(x[3:] * x[:-3], axis=0) / np.mean(x * x, axis=0)
     np.testing.assert_allclose(raw[3], expected, rtol=1e-10)
-    assert np.all(np.isnan(analysis.autocorrelation(trajs[1], 8)[7:]))
+    # Every lag up to max_lag must have a pair of frames.
+    assert np.all(np.isfinite(analysis.autocorrelation(trajs[1], 6)))
+    with pytest.raises(ValueError, match="max_lag must be shorter than the longest"):
+        analysis.autocorrelation(trajs[1], 7)
 
 
 # ---------------------------------------------------------------- relaxation times

@@ -315,7 +315,7 @@ def test_sample_before_fit():
         (np.zeros((4, 1)), 5, ValueError, "start has 1 components.*expecting 2"),
         (np.zeros((2, 2, 2)), 5, ValueError, r"start must have shape.*\(2, 2, 2\)"),
         (np.array([np.nan, 0.0]), 5, ValueError, "Input start contains NaN"),
-        (np.array([np.inf, 0.0]), 5, ValueError, "Input start contains inf"),
+        (np.array([np.inf, 0.0]), 5, ValueError, "start contains inf"),
         (np.zeros(2), -1, ValueError, "n_steps must be an int >= 0; got -1"),
         (np.zeros(2), 2.5, TypeError, "n_steps must be an int >= 0; got 2.5"),
         (np.zeros(2), True, TypeError, "n_steps must be an int >= 0"),

@@ -138,7 +138,7 @@ def test_select_lagtime_default_estimator_is_an_srv():
         ({"lagtimes": [1, 500]}, ValueError, "shorter than the longest"),
         ({"n_processes": 0}, ValueError, "n_processes"),
         ({"rtol": -1}, ValueError, "rtol"),
-        ({"fast_fraction": "no"}, ValueError, "fast_fraction"),
+        ({"fast_fraction": "no"}, TypeError, "fast_fraction"),
         ({"estimator": MDNPropagator()}, TypeError, "eigenvalues_"),
     ],
 )
@@ -183,8 +183,10 @@ def test_select_dimension_on_estimated_eigenvalues():
 
 
 def test_select_dimension_edge_cases():
-    # At least one slow process, NaN (no decaying process) counts as fast.
-    assert select_dimension([0.1, np.nan], n_structural=0) == (1, 1)
+    # At least one slow process; eigenvalues must be finite.
+    assert select_dimension([0.1, -0.2], n_structural=0) == (1, 1)
+    with pytest.raises(ValueError, match="eigenvalues contains NaN"):
+        select_dimension([0.1, np.nan])
     assert select_dimension([0.9, 0.8], n_structural=5) == (2, 2)
     with pytest.raises(ValueError, match="non-empty 1-D"):
         select_dimension([])

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from sklss import analysis
-from sklss._data import check_int, check_trajectories
+from sklss._data import (
+    check_bin_edges,
+    check_bins,
+    check_int,
+    check_random_state_named,
+    check_real,
+    check_trajectories,
+)
 from sklss._molecules import (
     AlignedCoordinates,
     DistanceFeaturizer,
@@ -17,12 +24,16 @@ from sklss._molecules import (
     to_trajectory,
 )
 from sklss.datasets import (
+    compare_four_well,
+    four_well_bin_probabilities,
+    four_well_boltzmann_density,
+    four_well_potential,
+    four_well_transition_matrix,
     make_four_well,
     make_metastable_hmm,
     make_swissroll,
 )
-from sklss.datasets._four_well import four_well_transition_matrix
-from sklss.model_selection import split_trajectory
+from sklss.model_selection import select_dimension, select_lagtime, split_trajectory
 
 
 def _chain(n_frames=6, n_atoms=4, seed=0):
@@ -126,7 +137,7 @@ def test_relaxation_times_of_a_constant_column_are_nan_with_warning():
     assert np.isfinite(result.timescales[0]) and np.isnan(result.timescales[1])
     with pytest.warns(UserWarning, match="constant"):
         acf = analysis.autocorrelation(np.ones((50, 1)), 3)
-    assert np.all(np.isnan(acf))
+    assert acf[0, 0] == 1.0 and np.all(np.isnan(acf[1:]))
     with (
         pytest.warns(FutureWarning),
         pytest.warns(UserWarning, match="constant"),
@@ -301,3 +312,322 @@ def test_alanine_corrupt_cache_is_regenerated_or_reported(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         monkeypatch.undo()
+
+
+# --- hyperparameters, bins and seeds get named errors ------------------------------
+
+_X = np.cumsum(np.random.default_rng(0).normal(size=(200, 3)), axis=0)
+_ANGLES = np.random.default_rng(1).uniform(-3, 3, size=(200, 2))
+
+
+@pytest.mark.parametrize(
+    "call, exc, name",
+    [
+        (lambda: TorsionFeaturizer(angles=None).fit(_chain()), TypeError, "angles"),
+        (lambda: TorsionFeaturizer(angles="phi").fit(_chain()), TypeError, "angles"),
+        (lambda: DistanceFeaturizer(periodic=2).fit(_chain()), TypeError, "periodic"),
+        (
+            lambda: AlignedCoordinates(selection="resname").fit(_chain()),
+            ValueError,
+            "selection",
+        ),
+        (
+            lambda: to_trajectory(np.full((2, 12), 1e100), _chain().topology),
+            ValueError,
+            "X",
+        ),
+        (lambda: analysis.free_energy_profile(_X, bins=2**31), ValueError, "bins"),
+        (lambda: analysis.free_energy_profile(_X, bins=2**63), ValueError, "bins"),
+        (lambda: analysis.free_energy_profile(_X, bins=10**100), ValueError, "bins"),
+        (lambda: analysis.free_energy_profile(_X, bins=True), TypeError, "bins"),
+        (lambda: analysis.free_energy_profile(_X, range=(0, 0)), ValueError, "range"),
+        (lambda: analysis.free_energy_profile(_X, range=3), TypeError, "range"),
+        (
+            lambda: analysis.free_energy_profile(_X, range=(1e3, 2e3)),
+            ValueError,
+            "range",
+        ),
+        (
+            lambda: analysis.ramachandran_free_energy(_ANGLES, bins=2**31),
+            ValueError,
+            "bins",
+        ),
+        (
+            lambda: analysis.compare_ramachandran(
+                _ANGLES, _ANGLES, basin_cutoff=np.nan
+            ),
+            ValueError,
+            "basin_cutoff",
+        ),
+        (
+            lambda: analysis.compare_ramachandran(_ANGLES, _ANGLES, basin_cutoff="a"),
+            TypeError,
+            "basin_cutoff",
+        ),
+        (
+            lambda: analysis.compare_ramachandran(
+                _ANGLES, _ANGLES, min_basin_population=1.5
+            ),
+            ValueError,
+            "min_basin_population",
+        ),
+        (
+            lambda: analysis.compare_ramachandran(_ANGLES, _ANGLES, missing_ratio=-1),
+            ValueError,
+            "missing_ratio",
+        ),
+        (
+            lambda: analysis.compare_ramachandran(_ANGLES[:, :1], _ANGLES),
+            ValueError,
+            "reference",
+        ),
+        (lambda: analysis.autocorrelation(_X, 2**31), ValueError, "max_lag"),
+        (lambda: analysis.autocorrelation(_X, 10**100), ValueError, "max_lag"),
+        (lambda: analysis.relaxation_times(_X, max_lag=10**100), ValueError, "max_lag"),
+        (
+            lambda: analysis.fit_relaxation_times([[0.5], [-np.inf]], [1, 2]),
+            ValueError,
+            "acf",
+        ),
+        (
+            lambda: analysis.fit_relaxation_times([[0.5, 0.4], [0.2]], [1, 2]),
+            ValueError,
+            "acf",
+        ),
+        (
+            lambda: analysis.total_variation(_X[:, 0], _X[:, 1], bins=10**12),
+            ValueError,
+            "bins",
+        ),
+        (
+            lambda: analysis.total_variation(_X[:, 0], _X[:, 1], bins="a"),
+            TypeError,
+            "bins",
+        ),
+        (
+            lambda: analysis.total_variation(_X[:, 0], _X[:, 1], range="ab"),
+            TypeError,
+            "range",
+        ),
+        (
+            lambda: analysis.total_variation(np.empty((25, 0)), _X[:, 1]),
+            ValueError,
+            "reference",
+        ),
+        (lambda: analysis.tica_comparison(_X, _X, 2, bins=0), ValueError, "bins"),
+        (lambda: analysis.tica_comparison(_X, _X, 2, bins="a"), TypeError, "bins"),
+        (
+            lambda: analysis.tica_comparison(_X, _X, 2, n_components=5),
+            ValueError,
+            "n_components",
+        ),
+        (
+            lambda: analysis.tica_comparison(_X, _X + 1e4, 2, min_count=1),
+            ValueError,
+            "generated",
+        ),
+        (
+            lambda: analysis.tica_comparison(np.ones((50, 3)), _X, 2),
+            ValueError,
+            "reference",
+        ),
+        (lambda: analysis.tica_comparison(_X * 1e300, _X, 2), ValueError, "reference"),
+        (lambda: analysis.metastable_cores(None), TypeError, "profile"),
+        (
+            lambda: analysis.metastable_cores(
+                {"free_energy": np.zeros(2), "bin_edges": np.arange(3.0)}
+            ),
+            TypeError,
+            "profile",
+        ),
+        (lambda: analysis.metastable_cores(np.zeros(3)), TypeError, "profile"),
+        (
+            lambda: analysis.metastable_cores(
+                analysis.free_energy_profile(_X, bins=3).__class__(
+                    free_energy=np.zeros(3), bin_edges=np.array([0.0, np.nan, 2, 3])
+                )
+            ),
+            ValueError,
+            "profile",
+        ),
+        (
+            lambda: analysis.assign_cores(_X[:, :1], [("a", "b"), (0.5, 1.0)]),
+            TypeError,
+            "cores",
+        ),
+        (
+            lambda: analysis.count_transitions(_X[:, :1], [("a", "b"), (0.5, 1.0)]),
+            TypeError,
+            "cores",
+        ),
+        (
+            lambda: analysis.count_transitions(_X[:, :1], [(np.nan, 0.0), (0.5, 1.0)]),
+            ValueError,
+            "cores",
+        ),
+        (
+            lambda: analysis.count_transitions(_X[:, :2], [(-1.0, 0.0), (0.5, 1.0)]),
+            ValueError,
+            "X",
+        ),
+        (
+            lambda: analysis.profile_rmse([0, 1.0], [0, 1.0], max_free_energy=True),
+            TypeError,
+            "max_free_energy",
+        ),
+        (lambda: analysis.profile_rmse([0, 1.0], [0j, 1j]), ValueError, "other"),
+        (lambda: analysis.profile_rmse([0, np.inf], [0, 1.0]), ValueError, "reference"),
+        (lambda: analysis.profile_rmse([0, None], [0, 1.0]), TypeError, "reference"),
+        (
+            lambda: analysis.compare_bond_lengths(
+                _chain(), _chain(), atom_pairs=[[0, 0]]
+            ),
+            ValueError,
+            "atom_pairs",
+        ),
+        (
+            lambda: analysis.msm_timescales(_X * 0, [-1.0, 0.5, 1.0], n_timescales=1),
+            ValueError,
+            "X",
+        ),
+        (
+            lambda: analysis.block_average([[1.0], [2.0], [3.0, 4.0]]),
+            ValueError,
+            "values",
+        ),
+    ],
+)
+def test_analysis_arguments_get_named_errors(call, exc, name):
+    with pytest.raises(exc, match=rf"(?<![A-Za-z_]){name}(?![A-Za-z0-9_])"):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call, exc, name",
+    [
+        (lambda: make_four_well(2**40), ValueError, "n_steps"),
+        (lambda: make_four_well(50, dt=10.0), ValueError, "dt"),
+        (lambda: make_four_well(50, kT=1e300), ValueError, "kT"),
+        (lambda: make_four_well(50, x0=1e300), ValueError, "x0"),
+        (lambda: make_four_well(50, dt=np.inf), ValueError, "dt"),
+        (lambda: make_four_well(50, kT=np.inf), ValueError, "kT"),
+        (lambda: make_four_well(50, random_state=-1), ValueError, "random_state"),
+        (lambda: make_four_well(50, random_state=0.0), TypeError, "random_state"),
+        (lambda: make_four_well(50, random_state="seed"), TypeError, "random_state"),
+        (lambda: make_four_well(50, random_state=2**32), ValueError, "random_state"),
+        (lambda: make_swissroll(20, random_state=-1), ValueError, "random_state"),
+        (lambda: make_swissroll(20, return_states=2), TypeError, "return_states"),
+        (
+            lambda: make_metastable_hmm(20, 2, random_state=[1, 2]),
+            TypeError,
+            "random_state",
+        ),
+        (lambda: four_well_transition_matrix(0), ValueError, "n_bins"),
+        (lambda: four_well_transition_matrix(1.3), TypeError, "n_bins"),
+        (lambda: four_well_transition_matrix(2**63), ValueError, "n_bins"),
+        (
+            lambda: four_well_transition_matrix(10, x_range=(1, 0)),
+            ValueError,
+            "x_range",
+        ),
+        (
+            lambda: four_well_transition_matrix(10, x_range=(0, 0)),
+            ValueError,
+            "x_range",
+        ),
+        (
+            lambda: four_well_transition_matrix(10, x_range=(0, np.inf)),
+            ValueError,
+            "x_range",
+        ),
+        (lambda: four_well_transition_matrix(10, x_range=(1,)), ValueError, "x_range"),
+        (lambda: four_well_transition_matrix(10, x_range=3), TypeError, "x_range"),
+        (lambda: four_well_transition_matrix(10, kT=0), ValueError, "kT"),
+        (lambda: four_well_transition_matrix(10, kT=1e-300), ValueError, "kT"),
+        (lambda: four_well_potential(None), TypeError, "x"),
+        (lambda: four_well_potential([[None]]), TypeError, "x"),
+        (lambda: four_well_potential(np.ones(2) * 1e300), ValueError, "x"),
+        (lambda: four_well_potential([1j]), ValueError, "x"),
+        (lambda: four_well_potential(np.zeros((1, 2, 1))), ValueError, "x"),
+        (lambda: four_well_boltzmann_density(np.array([["1.0"]])), TypeError, "x"),
+        (lambda: four_well_boltzmann_density([0.0], kT=0), ValueError, "kT"),
+        (lambda: four_well_boltzmann_density([0.0], kT=np.inf), ValueError, "kT"),
+        (lambda: four_well_boltzmann_density([0.0], kT=1j), TypeError, "kT"),
+        (lambda: four_well_bin_probabilities([-1, 0, 1], kT=1e-300), ValueError, "kT"),
+        (lambda: four_well_bin_probabilities("a"), TypeError, "edges"),
+        (
+            lambda: compare_four_well(
+                np.zeros((9, 1)), np.zeros((9, 1)), msm_edges="a"
+            ),
+            TypeError,
+            "msm_edges",
+        ),
+        (
+            lambda: compare_four_well(
+                [np.zeros((9, 1)), np.zeros(9)], np.zeros((9, 1))
+            ),
+            TypeError,
+            "reference",
+        ),
+        (lambda: select_lagtime(_X, [1, 2], estimator=3), TypeError, "estimator"),
+        (lambda: select_lagtime(_X, [1, 2], estimator="srv"), TypeError, "estimator"),
+        (lambda: select_dimension([np.inf, 0.5]), ValueError, "eigenvalues"),
+        (lambda: select_dimension([1.5, 0.5]), ValueError, "eigenvalues"),
+        (lambda: select_dimension([0.9 + 1j]), ValueError, "eigenvalues"),
+        (lambda: select_dimension(["a"]), TypeError, "eigenvalues"),
+    ],
+)
+def test_dataset_and_selection_arguments_get_named_errors(call, exc, name):
+    with pytest.raises(exc, match=rf"(?<![A-Za-z_]){name}(?![A-Za-z0-9_])"):
+        call()
+
+
+def test_measure_md_speed_refuses_steps_beyond_a_c_int():
+    pytest.importorskip("openmm")
+    from sklss.datasets import measure_md_speed
+
+    with pytest.raises(ValueError, match="n_steps must be at most 2147483647"):
+        measure_md_speed(10**12)
+
+
+def test_shared_checkers():
+    assert check_real(0.5, "a", low=0.0, high=1.0, closed="neither") == 0.5
+    for value, exc in ((True, TypeError), ("1", TypeError), (np.nan, ValueError)):
+        with pytest.raises(exc, match="a must be a finite float"):
+            check_real(value, "a")
+    with pytest.raises(ValueError, match=r"a must be a finite float in \(0, 1\)"):
+        check_real(1.0, "a", low=0.0, high=1.0, closed="neither")
+    assert check_real(None, "a", allow_none=True) is None
+    rng = check_random_state_named(7)
+    assert rng.randint(10**6) == np.random.RandomState(7).randint(10**6)
+    with pytest.raises(TypeError, match="seed must be None, an int"):
+        check_random_state_named(True, "seed")
+    with pytest.raises(TypeError, match="bins must be an int"):
+        check_bins(1.5)
+    with pytest.raises(ValueError, match="range applies only when bins is a number"):
+        check_bins([0.0, 1.0], (0, 1))
+    assert check_bins(3, (0, 1)) == (3, (0.0, 1.0))
+
+
+def test_tensors_with_grad_are_accepted_by_every_array_check():
+    t = torch.linspace(0, 1, 50, requires_grad=True)
+    assert 0 <= analysis.total_variation(t, t.detach().numpy() + 0.1) <= 1
+    np.testing.assert_array_equal(
+        check_bin_edges(torch.tensor([0.0, 1.0], requires_grad=True), "e"), [0, 1]
+    )
+    assert select_dimension(torch.tensor([0.9, 0.1], requires_grad=True)) == (2, 1)
+    four_well_potential(t)
+
+
+def test_autocorrelation_does_not_underflow_or_overflow():
+    for scale in (1e-300, 1e300):
+        acf = analysis.autocorrelation(_X * scale, 5)
+        np.testing.assert_allclose(acf, analysis.autocorrelation(_X, 5), atol=1e-12)
+    result = analysis.block_average(_X[:, 0] * 1e300)
+    assert np.isfinite(result.std) and np.isfinite(result.standard_error)
+
+
+def test_transition_matrix_rows_do_not_overflow_at_small_kt():
+    centers, P = four_well_transition_matrix(50, kT=1e-3)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(P))

@@ -56,17 +56,37 @@ def _blocks(trajs, n_blocks, min_length=1):
     return blocks
 
 
+def _std(values, ddof=0):
+    """Standard deviation per column, in units of the column's largest magnitude.
+
+    The squares then neither overflow nor underflow, whatever the scale of the
+    values; NaN propagates as in :meth:`numpy.ndarray.std`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        scale = np.max(np.abs(values), axis=0)
+    scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+    return scale * (values / scale).std(axis=0, ddof=ddof)
+
+
 def _standard_error(block_values):
     """Standard error of the mean of independent block estimates (per column)."""
     block_values = np.asarray(block_values, dtype=np.float64)
-    return block_values.std(axis=0, ddof=1) / np.sqrt(len(block_values))
+    return _std(block_values, ddof=1) / np.sqrt(len(block_values))
 
 
-def _free_energy(counts):
-    """-ln p in kT with the minimum at 0; NaN where nothing was sampled."""
+def _free_energy(counts, where="bins"):
+    """-ln p in kT with the minimum at 0; NaN where nothing was sampled.
+
+    ``where`` names the arguments that fix the histogram, for the error raised
+    when no sample falls inside it.
+    """
     counts = np.asarray(counts, dtype=np.float64)
     if counts.sum() == 0:
-        raise ValueError("No sample falls inside the histogram range.")
+        raise ValueError(
+            f"No sample falls inside the histogram range; check {where} against "
+            "the range of the data."
+        )
     with np.errstate(divide="ignore"):
         f = -np.log(counts / counts.sum())
     f[~np.isfinite(f)] = np.nan

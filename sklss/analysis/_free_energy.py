@@ -3,12 +3,19 @@
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._data import as_column, check_int
+from .._data import (
+    as_column,
+    check_bins,
+    check_real,
+    check_real_array,
+    histogram_edges,
+)
 from ._common import (
     _blocks,
     _check_column,
     _free_energy,
     _standard_error,
+    _std,
     _trajectories,
 )
 
@@ -38,6 +45,18 @@ def free_energy_profile(X, *, coordinate=0, bins=50, range=None, n_blocks=5):
         ``standard_error`` (n_bins,) from the blocks' profiles (NaN where a block has
         an empty bin: the error is not defined there), ``counts`` (n_bins,).
 
+    Raises
+    ------
+    TypeError
+        ``X`` is not numeric, ``coordinate``, ``n_blocks`` or ``bins`` is not an
+        int (nor bin edges), or ``range`` is not a pair of numbers.
+    ValueError
+        ``X`` is ragged, complex, not 2-D, empty or not finite; ``coordinate`` is
+        out of range; ``n_blocks < 2`` or larger than the number of frames;
+        ``bins < 1``, too many to fit in memory, or edges that are not finite and
+        strictly increasing; ``range`` is not finite with low < high or is given
+        with edges; no value falls inside the bins.
+
     Notes
     -----
     Each block's profile is ``-ln`` of its normalised histogram; the constant
@@ -55,9 +74,12 @@ def free_energy_profile(X, *, coordinate=0, bins=50, range=None, n_blocks=5):
     """
     trajs, _ = _trajectories(X, "X")
     coordinate = _check_column(trajs, coordinate, "X")
-    values = np.concatenate([t[:, coordinate] for t in trajs])
-    counts, edges = np.histogram(values, bins=bins, range=range)
     blocks = _blocks([t[:, coordinate] for t in trajs], n_blocks)
+    bins, range = check_bins(bins, range, n_arrays=2 * len(blocks) + 8)
+    values = np.concatenate([t[:, coordinate] for t in trajs])
+    edges = histogram_edges(bins, range, values, "X")
+    counts, _ = np.histogram(values, bins=edges)
+    free_energy = _free_energy(counts, "bins and range")
     block_f = []
     for segments in blocks:
         c, _ = np.histogram(np.concatenate(segments), bins=edges)
@@ -68,7 +90,7 @@ def free_energy_profile(X, *, coordinate=0, bins=50, range=None, n_blocks=5):
     return Bunch(
         bin_edges=edges,
         bin_centers=0.5 * (edges[1:] + edges[:-1]),
-        free_energy=_free_energy(counts),
+        free_energy=free_energy,
         standard_error=error,
         counts=counts,
     )
@@ -99,6 +121,16 @@ def profile_rmse(reference, other, *, max_free_energy=None):
         ``rmse`` (kT), ``shift`` (the constant added to ``other``), ``n_bins`` (bins
         compared) and ``mask`` (bool array of those bins).
 
+    Raises
+    ------
+    TypeError
+        A free energy is not an array of real numbers, or ``max_free_energy`` is
+        not a float or None.
+    ValueError
+        A free energy is complex, ragged or holds infinity, the shapes differ,
+        ``max_free_energy`` is negative or not finite, or no bin is populated in
+        both.
+
     Examples
     --------
     >>> import numpy as np
@@ -106,8 +138,15 @@ def profile_rmse(reference, other, *, max_free_energy=None):
     >>> profile_rmse([0.0, 1.0, np.nan], [2.0, 3.0, 1.0]).rmse
     0.0
     """
-    f_ref = np.asarray(getattr(reference, "free_energy", reference), dtype=float)
-    f_other = np.asarray(getattr(other, "free_energy", other), dtype=float)
+    f_ref = check_real_array(
+        getattr(reference, "free_energy", reference), "reference", allow_nan=True
+    )
+    f_other = check_real_array(
+        getattr(other, "free_energy", other), "other", allow_nan=True
+    )
+    max_free_energy = check_real(
+        max_free_energy, "max_free_energy", low=0.0, allow_none=True
+    )
     if f_ref.shape != f_other.shape:
         raise ValueError(
             "reference and other must have the same bins; got free energies of shape "
@@ -117,7 +156,10 @@ def profile_rmse(reference, other, *, max_free_energy=None):
     if max_free_energy is not None:
         mask &= f_ref - np.nanmin(f_ref) <= max_free_energy
     if not mask.any():
-        raise ValueError("reference and other have no populated bin in common.")
+        raise ValueError(
+            "reference and other have no populated bin in common: every bin is NaN "
+            "in one of them or beyond max_free_energy."
+        )
     diff = f_ref[mask] - f_other[mask]
     shift = float(diff.mean())
     return Bunch(
@@ -129,13 +171,23 @@ def profile_rmse(reference, other, *, max_free_energy=None):
 
 
 def _compare_histograms(ref_counts, gen_counts, min_count):
-    """RMSE of -ln p over bins the reference populates; count bins never generated."""
-    min_count = check_int(min_count, "min_count", 1)
+    """RMSE of -ln p over bins the reference populates; count bins never generated.
+
+    ``min_count`` is checked by the caller (before any histogram is computed).
+    """
     populated = ref_counts >= min_count
     if not populated.any():
         raise ValueError(
             f"No bin holds min_count={min_count} reference samples; lower min_count "
             "or use fewer bins."
+        )
+    visited = populated & (gen_counts > 0)
+    if not visited.any():
+        raise ValueError(
+            "generated visits none of the bins the reference populates (with at "
+            f"least min_count={min_count} samples): the distributions of reference "
+            "and generated do not overlap, so no free-energy difference can be "
+            "computed."
         )
     f_ref = np.where(populated, _free_energy(ref_counts), np.nan)
     result = profile_rmse(f_ref, _free_energy(gen_counts))
@@ -176,7 +228,8 @@ def block_average(values, *, n_blocks=5):
     Raises
     ------
     TypeError
-        ``values`` is not numeric or ``n_blocks`` is not an int.
+        ``values`` is not numeric, mixes 1-D and 2-D arrays, or ``n_blocks`` is
+        not an int.
     ValueError
         ``values`` is ragged, complex, empty, not finite or has more than two
         dimensions, the columns of the trajectories differ, ``n_blocks < 2``, or
@@ -191,12 +244,19 @@ def block_average(values, *, n_blocks=5):
     >>> block_average(np.arange(20.0).reshape(10, 2), n_blocks=2).mean
     array([ 9., 10.])
     """
+    # As everywhere in sklss, a list of arrays is several trajectories; a nested
+    # list of numbers is one array.
     is_list = (
         isinstance(values, list | tuple)
         and len(values) > 0
-        and all(_ndim(v) in (1, 2) for v in values)
+        and all(getattr(v, "ndim", None) in (1, 2) for v in values)
     )
     items = list(values) if is_list else [values]
+    if len({getattr(v, "ndim", None) for v in items}) > 1:
+        raise TypeError(
+            "values mixes 1-D and 2-D arrays; a list must hold only 1-D series or "
+            "only 2-D arrays (n_frames, n_columns)."
+        )
     one_d = all(_ndim(v) == 1 for v in items)
     arrays = [as_column(v) for v in items]
     trajs, _ = _trajectories(arrays if is_list else arrays[0], "values")
@@ -206,7 +266,7 @@ def block_average(values, *, n_blocks=5):
     result = Bunch(
         mean=data.mean(axis=0),
         standard_error=_standard_error(means),
-        std=data.std(axis=0),
+        std=_std(data),
         block_means=means,
     )
     if one_d:

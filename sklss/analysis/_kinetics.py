@@ -6,14 +6,20 @@ generated trajectories measure the same thing. Lags, lag times and time scales a
 in frames.
 """
 
-import numbers
 import warnings
 
 import numpy as np
 from scipy.optimize import curve_fit
-from sklearn.utils import Bunch, check_array
+from sklearn.utils import Bunch
 
-from .._data import check_bin_edges, check_int
+from .._data import (
+    check_bin_edges,
+    check_bins,
+    check_int,
+    check_real,
+    check_real_array,
+    histogram_edges,
+)
 from ._common import _blocks, _check_column, _standard_error, _trajectories
 
 # An autocorrelation at or below this value at the first lag counts as fully
@@ -26,10 +32,14 @@ def _correlation_sums(segments, max_lag, center):
     """Per lag: sum over pairs of x(t+τ) x(t), and the number of pairs."""
     frames = np.concatenate(segments)
     mean = frames.mean(axis=0) if center else np.zeros(frames.shape[1])
+    # Each column in units of its largest deviation: C does not depend on it, and
+    # the products x(t+τ) x(t) then neither underflow nor overflow.
+    scale = np.max(np.abs(frames - mean), axis=0)
+    scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
     sums = np.zeros((max_lag + 1, frames.shape[1]))
     pairs = np.zeros(max_lag + 1)
     for seg in segments:
-        x = seg - mean
+        x = (seg - mean) / scale
         n = len(x)
         n_lags = min(max_lag + 1, n)
         nfft = 1 << int(np.ceil(np.log2(2 * n)))
@@ -47,13 +57,21 @@ def _constant_columns(segments):
 
 
 def _autocorrelation(segments, max_lag, center):
+    """Normalised autocorrelations, and the columns without fluctuations.
+
+    ``C(0) = 1`` by definition; a column whose normalisation ``<x(t) x(t)>`` is
+    zero (constant with ``center``, all zero without) is NaN at every other lag.
+    """
     sums, pairs, frames = _correlation_sums(segments, max_lag, center)
+    flat = ~(sums[0] > 0)
+    if center:
+        # Round-off in the mean would otherwise leave a noise column.
+        flat |= _constant_columns(segments)
     with np.errstate(invalid="ignore", divide="ignore"):
         acf = (sums / pairs[:, None]) / (sums[0] / pairs[0])
-    if center:
-        # Exactly NaN: round-off in the mean would otherwise leave a noise column.
-        acf[:, _constant_columns(segments)] = np.nan
-    return acf
+    acf[:, flat] = np.nan
+    acf[0] = 1.0
+    return acf, flat
 
 
 def _warn_constant(columns, name, consequence):
@@ -83,8 +101,8 @@ def autocorrelation(X, max_lag, *, center=True):
     Returns
     -------
     ndarray of shape (max_lag + 1, n_features)
-        ``C(0) = 1``; NaN at lags no trajectory is long enough for, and NaN in the
-        columns whose normalisation ``<x(t) x(t)>`` is zero (constant columns with
+        ``C(0) = 1``; NaN at the lags ``τ >= 1`` of the columns whose
+        normalisation ``<x(t) x(t)>`` is zero (constant columns with
         ``center=True``, all-zero columns), with a ``UserWarning`` naming them.
 
     Raises
@@ -93,7 +111,8 @@ def autocorrelation(X, max_lag, *, center=True):
         ``X`` is not numeric (booleans, strings, objects) or ``max_lag`` is not an
         int.
     ValueError
-        ``X`` is ragged, complex, not 2-D, empty or not finite, or ``max_lag < 1``.
+        ``X`` is ragged, complex, not 2-D, empty or not finite, or ``max_lag`` is
+        below 1 or not shorter than the longest trajectory.
 
     Examples
     --------
@@ -104,10 +123,10 @@ def autocorrelation(X, max_lag, *, center=True):
     (11, 2)
     """
     trajs, _ = _trajectories(X, "X")
-    max_lag = check_int(max_lag, "max_lag", 1)
+    max_lag = _check_max_lag(max_lag, trajs)
     center = _check_bool(center, "center")
-    acf = _autocorrelation(trajs, max_lag, center)
-    _warn_constant(np.isnan(acf[0]), "X", "so their autocorrelation is NaN")
+    acf, flat = _autocorrelation(trajs, max_lag, center)
+    _warn_constant(flat, "X", "so their autocorrelation is NaN after lag 0")
     return acf
 
 
@@ -119,15 +138,16 @@ def _check_bool(value, name):
     return bool(value)
 
 
-def _check_cutoff(cutoff):
-    if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real):
-        raise TypeError(
-            f"cutoff must be a float in (0, 1); got {cutoff!r} of type "
-            f"{type(cutoff).__name__}."
+def _check_max_lag(max_lag, trajs):
+    """``max_lag`` as an int in [1, longest trajectory - 1]: every lag has a pair."""
+    max_lag = check_int(max_lag, "max_lag", 1)
+    longest = max(len(t) for t in trajs)
+    if max_lag >= longest:
+        raise ValueError(
+            f"max_lag must be shorter than the longest trajectory of X ({longest} "
+            f"frames), so that every lag has a pair of frames; got {max_lag}."
         )
-    if not 0 < cutoff < 1:
-        raise ValueError(f"cutoff must be in (0, 1); got {cutoff}.")
-    return float(cutoff)
+    return max_lag
 
 
 def _fit_column(c, lags, cutoff):
@@ -193,6 +213,16 @@ def fit_relaxation_times(acf, lags, *, cutoff=_EXP_MINUS_2):
         Relaxation times ``t_i`` in frames; NaN when the window holds a NaN, inf
         when ``C`` does not decay (it stays at or above 1 in the window).
 
+    Raises
+    ------
+    TypeError
+        ``acf`` or ``lags`` is not an array of real numbers, or ``cutoff`` is not
+        a float.
+    ValueError
+        ``acf`` is ragged, complex, not 2-D, has no columns or holds infinity;
+        ``lags`` is not 1-D, not finite, not positive and strictly increasing, or
+        not one per row of ``acf``; ``cutoff`` is not in (0, 1).
+
     See Also
     --------
     relaxation_times : Autocorrelation, fit and block errors from trajectories.
@@ -222,26 +252,24 @@ def fit_relaxation_times(acf, lags, *, cutoff=_EXP_MINUS_2):
     >>> fit_relaxation_times(acf, lags).shape
     (2,)
     """
-    acf = np.asarray(acf, dtype=np.float64)
-    if acf.ndim != 2:
+    acf = check_real_array(acf, "acf", ndim=2, allow_nan=True)
+    if acf.shape[1] == 0:
         raise ValueError(
-            "acf must have shape (n_lags, n_features); got an array of shape "
-            f"{acf.shape}."
+            f"acf has no features: shape {acf.shape}; expected (n_lags, n_features) "
+            "with n_features >= 1."
         )
-    lags = np.asarray(lags)
-    if lags.ndim != 1 or not np.issubdtype(lags.dtype, np.number):
-        raise ValueError(f"lags must be a 1-D array of lags; got {lags!r}.")
+    lags = check_real_array(lags, "lags", ndim=1)
     if len(lags) != len(acf) or len(lags) == 0:
         raise ValueError(
             f"lags must hold one lag per row of acf ({len(acf)}); got {len(lags)}."
         )
-    if lags[0] <= 0 or np.any(np.diff(lags) <= 0) or not np.all(np.isfinite(lags)):
+    if lags[0] <= 0 or np.any(np.diff(lags) <= 0):
         raise ValueError(
             "lags must be positive and strictly increasing (C(0) = 1 is built into "
             f"the fit, so drop lag 0); got {lags}."
         )
-    cutoff = _check_cutoff(cutoff)
-    return _fit_relaxation_times(acf, lags.astype(np.float64), cutoff)[0]
+    cutoff = check_real(cutoff, "cutoff", low=0.0, high=1.0, closed="neither")
+    return _fit_relaxation_times(acf, lags, cutoff)[0]
 
 
 def relaxation_times(X, *, max_lag=None, cutoff=_EXP_MINUS_2, n_blocks=5, center=True):
@@ -285,9 +313,9 @@ def relaxation_times(X, *, max_lag=None, cutoff=_EXP_MINUS_2, n_blocks=5, center
         ``X`` is not numeric, ``max_lag`` or ``n_blocks`` is not an int, ``cutoff``
         is not a float or ``center`` is not a bool.
     ValueError
-        ``X`` is ragged, complex, not 2-D, empty or not finite; ``max_lag < 1``,
-        ``n_blocks < 2``, the blocks are shorter than 3 frames, or ``cutoff`` is
-        not in (0, 1).
+        ``X`` is ragged, complex, not 2-D, empty or not finite; ``max_lag < 1`` or
+        not shorter than the longest trajectory, ``n_blocks < 2``, the blocks are
+        shorter than 3 frames, or ``cutoff`` is not in (0, 1).
 
     See Also
     --------
@@ -316,13 +344,13 @@ def relaxation_times(X, *, max_lag=None, cutoff=_EXP_MINUS_2, n_blocks=5, center
     blocks = _blocks(trajs, n_blocks, min_length=3)
     if max_lag is None:
         max_lag = max(1, len(np.concatenate(blocks[0])) // 10)
-    max_lag = check_int(max_lag, "max_lag", 1)
-    cutoff = _check_cutoff(cutoff)
+    max_lag = _check_max_lag(max_lag, trajs)
+    cutoff = check_real(cutoff, "cutoff", low=0.0, high=1.0, closed="neither")
     center = _check_bool(center, "center")
     lags = np.arange(max_lag + 1)
 
     def fit(segments):
-        acf = _autocorrelation(segments, max_lag, center)
+        acf, _ = _autocorrelation(segments, max_lag, center)
         times, window = _fit_relaxation_times(acf[1:], lags[1:], cutoff)
         times[_constant_columns(segments)] = np.nan
         return acf, times, window
@@ -393,7 +421,20 @@ def msm_timescales(
     Returns
     -------
     ndarray of shape (n_timescales,)
-        Implied time scales in frames, slowest first.
+        Implied time scales in frames, slowest first (none when the largest
+        connected set holds a single state and ``n_timescales`` is None).
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not numeric, ``edges`` is not an array of real numbers,
+        ``lagtime``, ``n_timescales`` or ``coordinate`` is not an int, or
+        ``reversible`` is not a bool.
+    ValueError
+        ``X`` is ragged, complex, empty or not finite; ``edges`` is not finite
+        and strictly increasing; ``lagtime`` is not shorter than the longest
+        trajectory; ``coordinate`` is out of range; the connected states have
+        fewer than ``n_timescales`` time scales.
 
     See Also
     --------
@@ -407,12 +448,21 @@ def msm_timescales(
     >>> msm_timescales(x, np.linspace(x.min(), x.max(), 11), n_timescales=3).shape
     (3,)
     """
+    return _msm_timescales(
+        X, edges, lagtime, n_timescales, coordinate, reversible, "X", "edges"
+    )
+
+
+def _msm_timescales(
+    X, edges, lagtime, n_timescales, coordinate, reversible, name, edges_name
+):
+    """:func:`msm_timescales` with the names of ``X`` and ``edges`` for errors."""
     from deeptime.markov import TransitionCountEstimator
     from deeptime.markov.msm import MaximumLikelihoodMSM
 
-    trajs, _ = _trajectories(X, "X")
-    coordinate = _check_column(trajs, coordinate, "X")
-    edges = check_bin_edges(edges, "edges")
+    trajs, _ = _trajectories(X, name)
+    coordinate = _check_column(trajs, coordinate, name)
+    edges = check_bin_edges(edges, edges_name)
     lagtime = check_int(lagtime, "lagtime", 1)
     if n_timescales is not None:
         n_timescales = check_int(n_timescales, "n_timescales", 1)
@@ -424,7 +474,7 @@ def msm_timescales(
     lengths = [len(t) for t in trajs]
     if max(lengths) <= lagtime:
         raise ValueError(
-            f"X has no trajectory longer than lagtime={lagtime} frames (lengths "
+            f"{name} has no trajectory longer than lagtime={lagtime} frames (lengths "
             f"{lengths}); no transition can be counted."
         )
     dtrajs = [
@@ -433,23 +483,34 @@ def msm_timescales(
     ]
     counts = TransitionCountEstimator(lagtime, "sliding").fit(dtrajs).fetch_model()
     counts = counts.submodel_largest()
+    if counts.n_states < 2 and n_timescales is None:
+        return np.empty(0)
+    if counts.n_states < 2:
+        raise ValueError(
+            f"{name} has no transitions between two bins of {edges_name} at "
+            f"lagtime={lagtime} (its largest connected set holds one state), so a "
+            f"Markov state model has no time scale; use finer {edges_name} or "
+            "longer trajectories."
+        )
     if n_timescales is not None and n_timescales > counts.n_states - 1:
         raise ValueError(
             f"n_timescales={n_timescales} exceeds the {counts.n_states - 1} time "
-            f"scales of a model on the {counts.n_states} states of the largest "
-            "connected set; pass fewer or use finer edges."
+            f"scales of a model of {name} on the {counts.n_states} states of its "
+            f"largest connected set; pass fewer or use finer {edges_name}."
         )
     msm = MaximumLikelihoodMSM(reversible=bool(reversible)).fit(counts).fetch_model()
     return np.asarray(msm.timescales(n_timescales), dtype=np.float64)
 
 
 def _check_sample(x, name):
-    x = check_array(x, ensure_2d=False, dtype=np.float64, input_name=name)
+    x = check_real_array(x, name)
     if x.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-D sample; got an array of shape {x.shape}. Pass one "
             "coordinate, e.g. X[:, 0], or flatten it."
         )
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty; expected at least one value.")
     return x
 
 
@@ -477,6 +538,16 @@ def total_variation(reference, sample, *, bins=30, range=None):
     float
         The distance, in [0, 1].
 
+    Raises
+    ------
+    TypeError
+        A sample is not an array of real numbers, ``bins`` is neither an int nor
+        edges, or ``range`` is not a pair of numbers.
+    ValueError
+        A sample is not 1-D, empty, complex or not finite; ``bins < 1``, too many
+        for the memory, or edges that are not finite and strictly increasing;
+        ``range`` is not finite with low < high, or is given with edges.
+
     Notes
     -----
     Values outside the histogram's range are counted in its end bins, so all of
@@ -493,31 +564,8 @@ def total_variation(reference, sample, *, bins=30, range=None):
     """
     reference = _check_sample(reference, "reference")
     sample = _check_sample(sample, "sample")
-    if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
-        bins = check_int(bins, "bins", 1)
-        if range is None:
-            lo, hi = float(reference.min()), float(reference.max())
-            if hi <= lo:
-                hi = lo + 1.0
-        else:
-            limits = np.asarray(range, dtype=np.float64)
-            if (
-                limits.shape != (2,)
-                or not np.all(np.isfinite(limits))
-                or limits[0] >= limits[1]
-            ):
-                raise ValueError(
-                    f"range must be (low, high) with finite low < high; got {range!r}."
-                )
-            lo, hi = limits
-        edges = np.linspace(lo, hi, bins + 1)
-    else:
-        if range is not None:
-            raise ValueError(
-                "range applies only when bins is an int; the edges given as bins "
-                "already fix the range."
-            )
-        edges = check_bin_edges(bins, "bins")
+    bins, range = check_bins(bins, range)
+    edges = histogram_edges(bins, range, reference, "reference")
     p, _ = np.histogram(np.clip(reference, edges[0], edges[-1]), bins=edges)
     q, _ = np.histogram(np.clip(sample, edges[0], edges[-1]), bins=edges)
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._data import check_int
+from .._data import check_bins, check_int, check_real, histogram_edges
 from ._common import _as_md_trajectories, _free_energy, _trajectories
 from ._free_energy import _compare_histograms
 
@@ -21,9 +21,13 @@ def backbone_torsions(traj):
     ndarray of shape (n_frames, 2) or list of such
         Mirrors ``traj``.
     """
+    return _backbone_torsions(traj, "traj")
+
+
+def _backbone_torsions(traj, name):
     import mdtraj as md
 
-    trajs, is_list = _as_md_trajectories(traj, "traj")
+    trajs, is_list = _as_md_trajectories(traj, name)
     out = []
     for t in trajs:
         phi_idx, phi = md.compute_phi(t)
@@ -36,7 +40,7 @@ def backbone_torsions(traj):
             if a[1] == b[0] and a[2] == b[1]
         ]
         if not pairs:
-            raise ValueError("traj has no residue with both a φ and a ψ torsion.")
+            raise ValueError(f"{name} has no residue with both a φ and a ψ torsion.")
         i, j = pairs[0]
         out.append(np.column_stack([phi[:, i], psi[:, j]]).astype(np.float64))
     return out if is_list else out[0]
@@ -48,7 +52,7 @@ def _angles(X, name):
     if isinstance(X, md.Trajectory) or (
         isinstance(X, list | tuple) and X and isinstance(X[0], md.Trajectory)
     ):
-        X = backbone_torsions(X)
+        X = _backbone_torsions(X, name)
     trajs, _ = _trajectories(X, name)
     if trajs[0].shape[1] != 2:
         raise ValueError(
@@ -75,6 +79,15 @@ def ramachandran_free_energy(X, *, bins=36):
         ``phi_edges``, ``psi_edges`` (bins + 1,), ``free_energy`` (bins, bins),
         indexed ``[φ bin, ψ bin]``, minimum 0, NaN where empty, and ``counts``.
 
+    Raises
+    ------
+    TypeError
+        ``X`` is neither numeric nor an mdtraj.Trajectory (or a list of them), or
+        ``bins`` is not an int.
+    ValueError
+        ``X`` is ragged, complex, empty, not finite or does not have two columns;
+        ``bins < 2`` or the surface would not fit in memory.
+
     Examples
     --------
     >>> import numpy as np
@@ -83,9 +96,13 @@ def ramachandran_free_energy(X, *, bins=36):
     >>> ramachandran_free_energy(angles).free_energy.shape
     (36, 36)
     """
-    angles = _angles(X, "X")
-    bins = check_int(bins, "bins", 2)
-    edges = np.linspace(-np.pi, np.pi, bins + 1)
+    return _surface(X, "X", bins)
+
+
+def _surface(X, name, bins):
+    bins, _ = check_bins(bins, minimum=2, n_dims=2, n_arrays=8, allow_edges=False)
+    angles = _angles(X, name)
+    edges = histogram_edges(bins, (-np.pi, np.pi), angles, name)
     counts, _, _ = np.histogram2d(angles[:, 0], angles[:, 1], bins=[edges, edges])
     return Bunch(
         phi_edges=edges,
@@ -163,9 +180,28 @@ def compare_ramachandran(
         results), ``basins`` (int array (bins, bins), -1 outside basins),
         ``basin_population_reference`` and ``basin_population_generated`` (per
         basin), ``missing_basins`` (indices of missing basins).
+
+    Raises
+    ------
+    TypeError
+        ``reference`` or ``generated`` is neither numeric nor an
+        mdtraj.Trajectory (or a list of them), ``bins`` or ``min_count`` is not
+        an int, or a float parameter is not a real number.
+    ValueError
+        The angles are ragged, complex, empty, not finite or not two columns;
+        ``bins < 2`` or too many for the memory; ``min_count < 1``;
+        ``basin_cutoff`` or ``missing_ratio`` is negative or not finite;
+        ``min_basin_population`` is not in [0, 1]; no bin holds ``min_count``
+        reference samples, or ``generated`` visits none of them.
     """
-    ref = ramachandran_free_energy(reference, bins=bins)
-    gen = ramachandran_free_energy(generated, bins=bins)
+    min_count = check_int(min_count, "min_count", 1)
+    basin_cutoff = check_real(basin_cutoff, "basin_cutoff", low=0.0)
+    min_basin_population = check_real(
+        min_basin_population, "min_basin_population", low=0.0, high=1.0
+    )
+    missing_ratio = check_real(missing_ratio, "missing_ratio", low=0.0)
+    ref = _surface(reference, "reference", bins)
+    gen = _surface(generated, "generated", bins)
     comparison = _compare_histograms(ref.counts, gen.counts, min_count)
 
     components = _periodic_labels(ref.free_energy <= basin_cutoff)

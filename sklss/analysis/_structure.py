@@ -169,7 +169,8 @@ def compare_bond_lengths(reference, generated, *, atom_pairs=None):
     ValueError
         A trajectory has no frames or non-finite coordinates, the numbers of atoms
         differ, the topology has no bonds and ``atom_pairs`` is None, or
-        ``atom_pairs`` is not an int array of shape (n_pairs, 2) of valid indices.
+        ``atom_pairs`` is not an int array of shape (n_pairs, 2) of valid indices
+        of two different atoms.
 
     Examples
     --------
@@ -219,6 +220,13 @@ def compare_bond_lengths(reference, generated, *, atom_pairs=None):
             raise ValueError(
                 f"atom_pairs must index the {top.n_atoms} atoms; got indices from "
                 f"{pairs.min()} to {pairs.max()}."
+            )
+        same = np.flatnonzero(pairs[:, 0] == pairs[:, 1])
+        if len(same):
+            raise ValueError(
+                "atom_pairs must pair two different atoms (the distance of an atom "
+                f"to itself is 0); got pair {pairs[same[0]].tolist()} at row "
+                f"{int(same[0])}."
             )
     d_ref = np.concatenate([md.compute_distances(t, pairs) for t in refs])
     d_gen = np.concatenate([md.compute_distances(t, pairs) for t in gens])

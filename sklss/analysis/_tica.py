@@ -3,9 +3,12 @@
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._data import check_int
+from .._data import check_bins, check_int, histogram_edges
 from ._common import _free_energy, _trajectories
 from ._free_energy import _compare_histograms
+
+# Products of features (covariances) stay finite floats below this magnitude.
+_MAX_VALUE = 1e100
 
 
 def tica_comparison(
@@ -43,8 +46,22 @@ def tica_comparison(
         edges per plotted coordinate), ``free_energy_reference``,
         ``free_energy_generated`` (kT, NaN where empty), ``rmse`` (the
         :func:`profile_rmse` result over populated bins) and ``n_missing_bins``.
+
+    Raises
+    ------
+    TypeError
+        ``reference`` or ``generated`` is not numeric, or ``lagtime``,
+        ``n_components``, ``bins`` or ``min_count`` is not an int.
+    ValueError
+        The data are ragged, complex, empty or not finite, hold values beyond
+        1e100, or their features differ; ``lagtime`` is below 1 or not shorter
+        than the longest reference trajectory; ``n_components`` is below 1 or
+        exceeds the features; ``bins < 1`` or too many for the memory;
+        ``min_count < 1``; the reference is constant; no bin holds
+        ``min_count`` reference samples, or ``generated`` visits none of them.
     """
     from deeptime.decomposition import TICA
+    from deeptime.numeric import ZeroRankError
 
     ref, ref_is_list = _trajectories(reference, "reference")
     gen, gen_is_list = _trajectories(generated, "generated")
@@ -53,15 +70,49 @@ def tica_comparison(
             "reference and generated must have the same features; got "
             f"{ref[0].shape[1]} and {gen[0].shape[1]}."
         )
+    for data, label in ((ref, "reference"), (gen, "generated")):
+        largest = max(float(np.abs(t).max()) for t in data)
+        if largest > _MAX_VALUE:
+            raise ValueError(
+                f"{label} holds values up to {largest:.3g}; their covariances would "
+                f"overflow beyond ±{_MAX_VALUE:g}. Rescale the features."
+            )
+    n_features = ref[0].shape[1]
     lagtime = check_int(lagtime, "lagtime", 1)
+    longest = max(len(t) for t in ref)
+    if lagtime >= longest:
+        raise ValueError(
+            f"lagtime must be shorter than the longest trajectory of reference "
+            f"({longest} frames); got {lagtime}."
+        )
     n_components = check_int(n_components, "n_components", 1)
-    model = TICA(lagtime=lagtime, dim=n_components).fit(ref).fetch_model()
+    if n_components > n_features:
+        raise ValueError(
+            f"n_components must be <= the {n_features} features of reference; got "
+            f"{n_components}."
+        )
+    shown = min(2, n_components)
+    bins, _ = check_bins(bins, n_dims=shown, n_arrays=8, allow_edges=False)
+    min_count = check_int(min_count, "min_count", 1)
+    try:
+        model = TICA(lagtime=lagtime, dim=n_components).fit(ref).fetch_model()
+    except ZeroRankError:
+        raise ValueError(
+            "reference has no fluctuations to analyse: its instantaneous covariance "
+            "has rank zero (the features are constant)."
+        ) from None
     ref_proj = [model.transform(t) for t in ref]
     gen_proj = [model.transform(t) for t in gen]
-    shown = min(2, n_components, ref_proj[0].shape[1])
+    shown = min(shown, ref_proj[0].shape[1])
     both = np.concatenate(ref_proj + gen_proj)[:, :shown]
+    if not np.all(np.isfinite(both)):
+        raise ValueError(
+            "The TICA projections of reference and generated are not finite; "
+            "rescale the features (their values are too large or too small)."
+        )
     edges = [
-        np.linspace(both[:, i].min(), both[:, i].max(), bins + 1) for i in range(shown)
+        histogram_edges(bins, None, both[:, i], "reference and generated")
+        for i in range(shown)
     ]
     counts = [
         np.histogramdd(np.concatenate(p)[:, :shown], bins=edges)[0]

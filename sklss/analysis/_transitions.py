@@ -1,11 +1,9 @@
 """Metastable cores, core-based assignment of states and transition counts."""
 
-import numbers
-
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._data import check_int
+from .._data import check_bin_edges, check_int, check_real, check_real_array
 from ._common import _trajectories
 
 
@@ -17,7 +15,7 @@ def _check_cores(cores, n_features):
         )
     checked = []
     for i, core in enumerate(cores):
-        boxes = np.asarray(core, dtype=np.float64)
+        boxes = check_real_array(core, f"cores[{i}]")
         if boxes.ndim == 1 and n_features == 1:
             boxes = boxes[None, None, :]
         elif boxes.ndim == 2:
@@ -25,7 +23,8 @@ def _check_cores(cores, n_features):
         if boxes.ndim != 3 or boxes.shape[1:] != (n_features, 2):
             raise ValueError(
                 f"cores[{i}] must be a box of shape ({n_features}, 2) (low, high per "
-                f"feature) or a list of such boxes; got shape {np.shape(core)}."
+                f"feature of the {n_features} features of X) or a list of such "
+                f"boxes; got shape {boxes.shape}."
             )
         if np.any(boxes[..., 0] >= boxes[..., 1]):
             raise ValueError(f"cores[{i}] has a box with low >= high.")
@@ -68,6 +67,15 @@ def assign_cores(X, cores):
     ndarray of int of shape (n_frames,) or list of such
         Mirrors ``X``.
 
+    Raises
+    ------
+    TypeError
+        ``X`` or a core is not numeric.
+    ValueError
+        ``X`` is ragged, complex, not 2-D, empty or not finite; ``cores`` is not a
+        list of at least two cores, a core is not a box (or list of boxes) of
+        shape (n_features, 2) of finite bounds with low < high, or cores overlap.
+
     Examples
     --------
     >>> import numpy as np
@@ -109,6 +117,11 @@ def count_transitions(X, cores):
         ``n_transitions`` (total), ``counts`` (n_cores, n_cores) with ``counts[i, j]``
         the number of ``i -> j`` transitions, and ``core_trajectories`` (from
         :func:`assign_cores`, mirroring ``X``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`assign_cores`.
 
     Examples
     --------
@@ -155,6 +168,17 @@ def metastable_cores(profile, *, n_cores=2, max_free_energy=1.0):
         The ``(low, high)`` bin edges of each core, in increasing order of position;
         fewer than ``n_cores`` when the profile has fewer separated wells.
 
+    Raises
+    ------
+    TypeError
+        ``profile`` has no ``free_energy`` and ``bin_edges`` attributes or they
+        are not numeric, ``n_cores`` is not an int or ``max_free_energy`` is not a
+        float.
+    ValueError
+        The free energy is not 1-D or holds infinity, the bin edges are not
+        finite and strictly increasing or not one more than the bins,
+        ``n_cores < 1``, or ``max_free_energy`` is not positive and finite.
+
     Examples
     --------
     >>> import numpy as np
@@ -165,17 +189,17 @@ def metastable_cores(profile, *, n_cores=2, max_free_energy=1.0):
     >>> len(cores), cores[0][0] < -1 < cores[0][1] < 0 < cores[1][0] < 1 < cores[1][1]
     (2, True)
     """
-    n_cores = check_int(n_cores, "n_cores", 1)
-    if (
-        isinstance(max_free_energy, bool)
-        or not isinstance(max_free_energy, numbers.Real)
-        or not max_free_energy > 0
-    ):
-        raise ValueError(
-            f"max_free_energy must be a positive number; got {max_free_energy!r}."
+    if not (hasattr(profile, "free_energy") and hasattr(profile, "bin_edges")):
+        raise TypeError(
+            "profile must be a result of free_energy_profile, with the attributes "
+            f"free_energy and bin_edges; got {type(profile).__name__}."
         )
-    f = np.asarray(profile.free_energy, dtype=np.float64)
-    edges = np.asarray(profile.bin_edges, dtype=np.float64)
+    n_cores = check_int(n_cores, "n_cores", 1)
+    max_free_energy = check_real(
+        max_free_energy, "max_free_energy", low=0.0, closed="neither"
+    )
+    f = check_real_array(profile.free_energy, "profile.free_energy", allow_nan=True)
+    edges = check_bin_edges(profile.bin_edges, "profile.bin_edges")
     if f.ndim != 1 or edges.shape != (len(f) + 1,):
         raise ValueError(
             "profile must be a 1-D free-energy profile with n_bins + 1 bin_edges; got "

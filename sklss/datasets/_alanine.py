@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._data import check_int
+from .._data import check_fits_in_memory, check_int
 from .._io import atomic_path
-from ._common import check_fits_in_memory
 
 # Bump when the generated data would change for the same arguments (system,
 # integrator, seeding, file layout): the version is part of the cache key.
@@ -29,6 +28,9 @@ _FORMAT_VERSION = 2
 
 # OpenMM seeds are C ints; random_state + 1 must fit.
 _MAX_RANDOM_STATE = 2**31 - 2
+
+# OpenMM's Integrator.step takes its number of steps as a C int.
+_MAX_STEPS = 2**31 - 1
 
 DEFAULT_N_FRAMES = 25_000
 
@@ -437,10 +439,15 @@ def measure_md_speed(n_steps=5000, *, platform="Reference", random_state=0):
     TypeError
         ``n_steps`` or ``random_state`` is not an int.
     ValueError
-        ``n_steps < 1``, ``random_state`` is out of range or ``platform`` is
-        unknown.
+        ``n_steps`` is not in ``[1, 2**31 - 1]``, ``random_state`` is out of range
+        or ``platform`` is unknown.
     """
     n_steps = check_int(n_steps, "n_steps", 1)
+    if n_steps > _MAX_STEPS:
+        raise ValueError(
+            f"n_steps must be at most {_MAX_STEPS} (OpenMM counts steps in a C "
+            f"int); got {n_steps}."
+        )
     _, seed = _check_arguments(2, random_state, platform)
     import openmm
     from openmm import unit

@@ -6,13 +6,21 @@ paper's analytical bin-to-bin transition probabilities.
 """
 
 import math
-import numbers
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
-from .._data import as_column, check_bin_edges, check_int, check_trajectories
-from ._common import check_fits_in_memory
+from .._data import (
+    as_column,
+    check_bin_edges,
+    check_fits_in_memory,
+    check_int,
+    check_random_state_named,
+    check_range,
+    check_real,
+    check_real_array,
+    check_trajectories,
+)
 
 __all__ = [
     "compare_four_well",
@@ -35,7 +43,7 @@ def four_well_potential(x):
 
     Parameters
     ----------
-    x : array-like
+    x : float or array-like of shape (n,) or (n_frames, 1)
         Positions (dimensionless).
 
     Returns
@@ -43,19 +51,58 @@ def four_well_potential(x):
     ndarray
         ``V(x)`` with the shape of ``x``.
 
+    Raises
+    ------
+    TypeError
+        ``x`` is not an array-like of real numbers.
+    ValueError
+        ``x`` is ragged, complex, not finite or has more than two dimensions, or
+        ``|x|`` exceeds the range in which ``V`` is a finite float (about 1e38).
+
     Examples
     --------
     >>> from sklss.datasets import four_well_potential
     >>> four_well_potential([-0.5, 0.0, 0.5]).shape
     (3,)
     """
-    x = np.asarray(x, dtype=float)
+    return _potential(_check_positions(x, "x"))
+
+
+# |x|**8 stays a finite float64 below this.
+_MAX_POSITION = 1e38
+
+
+def _check_positions(x, name):
+    x = check_real_array(x, name)
+    if x.ndim > 2:
+        raise ValueError(
+            f"{name} must be a number, a 1-D array of positions or a trajectory of "
+            f"shape (n_frames, 1); got an array of shape {x.shape}."
+        )
+    if np.any(np.abs(x) > _MAX_POSITION):
+        raise ValueError(
+            f"{name} must lie within ±{_MAX_POSITION:g}, where the potential x**8 is "
+            f"a finite float; got values up to {np.abs(x).max():.3g}."
+        )
+    return x
+
+
+def _potential(x):
     return 2.0 * (
         x**8
         + 0.8 * np.exp(-80.0 * x**2)
         + 0.2 * np.exp(-80.0 * (x - 0.5) ** 2)
         + 0.5 * np.exp(-40.0 * (x + 0.5) ** 2)
     )
+
+
+# Positions beyond this mean that the explicit integration has become unstable.
+_MAX_DYNAMICS_POSITION = 1e3
+
+# Quadrature grid of the Boltzmann weights, and the minimum of V on it: weights
+# relative to the minimum stay <= 1 and do not underflow everywhere at small kT.
+_GRID = np.linspace(-1.5, 1.5, 30001)
+_V_MIN = float(_potential(_GRID).min())
 
 
 def _force(x):
@@ -77,7 +124,7 @@ def four_well_boltzmann_density(x, kT=1.0):
 
     Parameters
     ----------
-    x : array-like
+    x : float or array-like of shape (n,) or (n_frames, 1)
         Positions.
     kT : float, default=1.0
         Thermal energy in the units of ``V``.
@@ -87,6 +134,14 @@ def four_well_boltzmann_density(x, kT=1.0):
     ndarray
         The normalised density at ``x``.
 
+    Raises
+    ------
+    TypeError
+        ``x`` is not an array-like of real numbers, or ``kT`` is not a float.
+    ValueError
+        ``x`` is ragged, complex or not finite (see :func:`four_well_potential`),
+        or ``kT`` is not in ``[1e-3, 1e300]``.
+
     Examples
     --------
     >>> import numpy as np
@@ -94,9 +149,21 @@ def four_well_boltzmann_density(x, kT=1.0):
     >>> four_well_boltzmann_density(np.linspace(-1, 1, 5)).shape
     (5,)
     """
+    x = _check_positions(x, "x")
+    kT = _check_kT(kT)
     grid, cdf = _boltzmann_cdf(kT)
-    Z = cdf[-1]
-    return np.exp(-four_well_potential(x) / kT) / Z
+    # exp(-(V - V_min) / kT) / (Z exp(V_min / kT)): no overflow at small kT.
+    return np.exp(-(_potential(x) - _V_MIN) / kT) / cdf[-1]
+
+
+# Smallest thermal energy: the density at the minima is then a finite float and
+# the quadrature grid of _boltzmann_cdf resolves the wells (width ~ sqrt(kT)).
+_MIN_KT = 1e-3
+_MAX_KT = 1e300
+
+
+def _check_kT(kT):
+    return check_real(kT, "kT", low=_MIN_KT, high=_MAX_KT)
 
 
 def _boltzmann_cdf(kT):
@@ -104,8 +171,8 @@ def _boltzmann_cdf(kT):
 
     The density outside is below 1e-30 of its maximum.
     """
-    grid = np.linspace(-1.5, 1.5, 30001)
-    weights = np.exp(-four_well_potential(grid) / kT)
+    grid = _GRID
+    weights = np.exp(-(_potential(grid) - _V_MIN) / kT)
     steps = 0.5 * (weights[1:] + weights[:-1]) * np.diff(grid)
     return grid, np.concatenate([[0.0], np.cumsum(steps)])
 
@@ -130,6 +197,14 @@ def four_well_bin_probabilities(edges, kT=1.0):
     ndarray of shape (n_bins,)
         Probabilities, computed by quadrature of ``exp(-V(x)/kT)``.
 
+    Raises
+    ------
+    TypeError
+        ``edges`` is not an array-like of real numbers or ``kT`` is not a float.
+    ValueError
+        ``edges`` is not 1-D, finite and strictly increasing with at least two
+        edges, or ``kT`` is not in ``[1e-3, 1e300]``.
+
     See Also
     --------
     four_well_boltzmann_density : The density itself.
@@ -144,7 +219,7 @@ def four_well_bin_probabilities(edges, kT=1.0):
     ((20,), True)
     """
     edges = check_bin_edges(edges, "edges")
-    kT = _check_positive(kT, "kT")
+    kT = _check_kT(kT)
     grid, cdf = _boltzmann_cdf(kT)
     at_edges = np.interp(edges, grid, cdf / cdf[-1])
     at_edges[0], at_edges[-1] = 0.0, 1.0
@@ -206,6 +281,17 @@ def compare_four_well(
             Implied time scales in frames, of shape (n_timescales,), of reversible
             maximum-likelihood Markov state models, slowest first.
 
+    Raises
+    ------
+    TypeError
+        The trajectories are not numeric, the edges are not arrays of real
+        numbers, or ``lagtime`` or ``n_timescales`` is not an int.
+    ValueError
+        A trajectory is ragged, complex, not finite, has fewer than two frames or
+        more than one feature; the edges are not finite and strictly increasing;
+        ``lagtime`` or ``n_timescales`` is out of range (see
+        :func:`sklss.analysis.msm_timescales`).
+
     Examples
     --------
     >>> from sklss.datasets import compare_four_well, make_four_well
@@ -215,13 +301,17 @@ def compare_four_well(
     >>> result.exact.shape, result.timescales_generated.shape
     ((60,), (2,))
     """
-    from ..analysis import msm_timescales, total_variation
+    from ..analysis import total_variation
+    from ..analysis._kinetics import _msm_timescales
 
     edges = check_bin_edges(
         np.linspace(-1.2, 1.2, 61) if edges is None else edges, "edges"
     )
-    if msm_edges is None:
-        msm_edges = np.linspace(-1.3, 1.3, 101)
+    lagtime = check_int(lagtime, "lagtime", 1)
+    n_timescales = check_int(n_timescales, "n_timescales", 1)
+    msm_edges = check_bin_edges(
+        np.linspace(-1.3, 1.3, 101) if msm_edges is None else msm_edges, "msm_edges"
+    )
     trajs = {
         "reference": _as_trajectories(reference, "reference"),
         "generated": _as_trajectories(generated, "generated"),
@@ -233,7 +323,9 @@ def compare_four_well(
         for name, v in x.items()
     }
     timescales = {
-        name: msm_timescales(ts, msm_edges, lagtime=lagtime, n_timescales=n_timescales)
+        name: _msm_timescales(
+            ts, msm_edges, lagtime, n_timescales, 0, True, name, "msm_edges"
+        )
         for name, ts in trajs.items()
     }
     return Bunch(
@@ -259,7 +351,7 @@ def _distance(p, q):
 def _as_trajectories(X, name):
     """One ``(n_frames, 1)`` trajectory, a list or a stack of them, as a list."""
     if isinstance(X, list | tuple):
-        items, is_list = [as_column(a) for a in X], True
+        items, is_list = list(X), True
     else:
         X = as_column(X)
         is_list = getattr(X, "ndim", None) == 3
@@ -291,8 +383,11 @@ def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
     Parameters
     ----------
     n_bins : int, default=100
-    x_range : tuple of float, default=(-1.0, 1.0)
+        Number of bins.
+    x_range : (float, float), default=(-1.0, 1.0)
+        The domain ``(low, high)``.
     kT : float, default=1.0
+        Thermal energy in the units of ``V``.
 
     Returns
     -------
@@ -304,10 +399,12 @@ def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
     Raises
     ------
     TypeError
-        ``n_bins`` is not an int (``bool`` is refused).
+        ``n_bins`` is not an int (``bool`` is refused), ``x_range`` is not a pair
+        of numbers or ``kT`` is not a float.
     ValueError
-        ``n_bins < 1``, ``kT`` is not a positive float, or the matrix would not
-        fit in the available memory.
+        ``n_bins < 1``, ``x_range`` is not finite with low < high or leaves the
+        range where the potential is finite, ``kT`` is not in ``[1e-3, 1e300]``,
+        or the matrix would not fit in the available memory.
 
     Examples
     --------
@@ -317,29 +414,24 @@ def four_well_transition_matrix(n_bins=100, x_range=_X_RANGE, kT=1.0):
     (100, 100)
     """
     n_bins = check_int(n_bins, "n_bins", 1)
-    kT = _check_positive(kT, "kT")
+    low, high = _check_positions(check_range(x_range, "x_range"), "x_range")
+    kT = _check_kT(kT)
     # P and the temporaries of its normalisation.
     check_fits_in_memory(3 * 8 * n_bins**2, {"n_bins": n_bins})
-    edges = np.linspace(x_range[0], x_range[1], n_bins + 1)
+    edges = np.linspace(low, high, n_bins + 1)
     centers = 0.5 * (edges[:-1] + edges[1:])
-    V = four_well_potential(centers) / kT
+    V = _potential(centers) / kT
+    # Each row relative to the lowest of its bin's neighbours, so that no weight
+    # overflows; normalising the row removes the common factor.
+    lowest = V.copy()
+    lowest[1:] = np.minimum(lowest[1:], V[:-1])
+    lowest[:-1] = np.minimum(lowest[:-1], V[1:])
     P = np.zeros((n_bins, n_bins))
     for offset in (-1, 0, 1):
         i = np.arange(max(0, -offset), min(n_bins, n_bins - offset))
-        P[i, i + offset] = np.exp(-(V[i + offset] - V[i]))
+        P[i, i + offset] = np.exp(lowest[i] - V[i + offset])
     P /= P.sum(axis=1, keepdims=True)
     return centers, P
-
-
-def _check_positive(value, name, integral=False):
-    if integral:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not value > 0:
-        kind = "int" if integral else "float"
-        raise ValueError(f"{name} must be a positive {kind}; got {value!r}.")
-    return int(value) if integral else float(value)
 
 
 def make_four_well(
@@ -388,10 +480,16 @@ def make_four_well(
 
     Raises
     ------
+    TypeError
+        ``n_steps`` or ``stride`` is not an int (``bool`` is refused), ``dt``,
+        ``kT`` or ``x0`` is not a float, or ``random_state`` is not None, an int
+        or a RandomState.
     ValueError
-        ``n_steps`` or ``stride`` is not a positive int (``bool`` is refused),
-        ``dt`` or ``kT`` is not a positive float, ``x0`` is not a finite float, or
-        the trajectory would not fit in the available memory.
+        ``n_steps`` or ``stride`` is below 1, ``dt`` or ``kT`` is not a positive
+        finite float, ``x0`` is not finite, ``random_state`` is outside
+        ``[0, 2**32 - 1]``, the trajectory would not fit in the available memory,
+        or the integration diverges (``dt`` or ``kT`` too large, or ``x0`` far
+        outside the wells).
 
     Notes
     -----
@@ -406,25 +504,20 @@ def make_four_well(
     >>> X.shape
     (1001, 1)
     """
-    n_steps = _check_positive(n_steps, "n_steps", integral=True)
-    stride = _check_positive(stride, "stride", integral=True)
-    dt = _check_positive(dt, "dt")
-    kT = _check_positive(kT, "kT")
-    rng = check_random_state(random_state)
-    if x0 is None:
-        grid = np.linspace(-1.2, 1.2, 24001)
-        cdf = np.cumsum(np.exp(-four_well_potential(grid) / kT))
-        x = float(np.interp(rng.uniform(0, cdf[-1]), cdf, grid))
-    else:
-        if (
-            isinstance(x0, bool)
-            or not isinstance(x0, numbers.Real)
-            or not np.isfinite(x0)
-        ):
-            raise ValueError(f"x0 must be a finite float or None; got {x0!r}.")
-        x = float(x0)
+    n_steps = check_int(n_steps, "n_steps", 1)
+    stride = check_int(stride, "stride", 1)
+    dt = check_real(dt, "dt", low=0.0, closed="neither")
+    kT = check_real(kT, "kT", low=0.0, closed="neither")
+    x0 = check_real(x0, "x0", allow_none=True)
+    rng = check_random_state_named(random_state)
     n_frames = n_steps // stride + 1
     check_fits_in_memory(8 * n_frames, {"n_steps": n_steps, "stride": stride})
+    if x0 is None:
+        grid = np.linspace(-1.2, 1.2, 24001)
+        cdf = np.cumsum(np.exp(-(_potential(grid) - _V_MIN) / kT))
+        x = float(np.interp(rng.uniform(0, cdf[-1]), cdf, grid))
+    else:
+        x = x0
     out = np.empty(n_frames)
     out[0] = x
     noise_scale = math.sqrt(2.0 * kT * dt)
@@ -434,10 +527,20 @@ def make_four_well(
     while step < n_steps:
         # Noise drawn in chunks: one numpy call per 65536 steps, not per step.
         kicks = (rng.standard_normal(min(chunk, n_steps - step)) * noise_scale).tolist()
-        for kick in kicks:
-            x += _force(x) * dt + kick
-            step += 1
-            if step % stride == 0:
-                out[frame] = x
-                frame += 1
+        try:
+            for kick in kicks:
+                x += _force(x) * dt + kick
+                step += 1
+                if step % stride == 0:
+                    out[frame] = x
+                    frame += 1
+        except OverflowError:
+            x = math.inf
+        if not abs(x) <= _MAX_DYNAMICS_POSITION:
+            raise ValueError(
+                f"The Brownian dynamics diverged by step {step} (|x| beyond "
+                f"{_MAX_DYNAMICS_POSITION:g}, where the wall x**8 makes every step "
+                f"overshoot): reduce dt (got {dt:g}) or kT (got {kT:g}), or start "
+                f"x0 (got {x0!r}) closer to the wells in [-1, 1]."
+            )
     return out[:, None]

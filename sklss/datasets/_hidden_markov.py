@@ -1,12 +1,13 @@
 """A hidden three-state Markov chain whose observed slow coordinate has memory."""
 
-import numbers
-
 import numpy as np
-from sklearn.utils import check_random_state
 
-from .._data import check_int
-from ._common import check_fits_in_memory
+from .._data import (
+    check_fits_in_memory,
+    check_int,
+    check_random_state_named,
+    check_real,
+)
 
 __all__ = ["make_metastable_hmm", "metastable_hmm_transition_matrix"]
 
@@ -62,10 +63,13 @@ def make_metastable_hmm(
     Raises
     ------
     TypeError
-        ``n_frames`` or ``n_trajectories`` is not an int (``bool`` is refused).
+        ``n_frames`` or ``n_trajectories`` is not an int (``bool`` is refused),
+        ``noise`` is not a float, or ``random_state`` is not None, an int or a
+        RandomState.
     ValueError
         ``n_frames`` or ``n_trajectories`` is below 1, ``noise`` is not a finite
-        number >= 0, or the output would not fit in the available memory.
+        number >= 0, ``random_state`` is outside ``[0, 2**32 - 1]``, or the
+        output would not fit in the available memory.
 
     Examples
     --------
@@ -76,18 +80,13 @@ def make_metastable_hmm(
     """
     n_frames = check_int(n_frames, "n_frames", 1)
     n_trajectories = check_int(n_trajectories, "n_trajectories", 1)
-    if (
-        isinstance(noise, bool)
-        or not isinstance(noise, numbers.Real)
-        or not 0 <= noise < np.inf
-    ):
-        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}.")
+    noise = check_real(noise, "noise", low=0.0)
+    rng = check_random_state_named(random_state)
     # The output (two float64 columns) and one trajectory's working arrays.
     check_fits_in_memory(
         16 * n_trajectories * n_frames + 48 * n_frames,
         {"n_frames": n_frames, "n_trajectories": n_trajectories},
     )
-    rng = check_random_state(random_state)
     cumulative = np.cumsum(metastable_hmm_transition_matrix(), axis=1)
     out = []
     for _ in range(n_trajectories):

@@ -1,10 +1,8 @@
 """The swissroll model: a hidden four-state Markov chain behind a nonlinear map."""
 
 import numpy as np
-from sklearn.utils import check_random_state
 
-from .._data import check_int
-from ._common import check_fits_in_memory
+from .._data import check_fits_in_memory, check_int, check_random_state_named
 
 __all__ = ["make_swissroll", "swissroll_transition_matrix"]
 
@@ -60,9 +58,11 @@ def make_swissroll(n_frames=100_000, *, return_states=False, random_state=None):
     Raises
     ------
     TypeError
-        ``n_frames`` is not an int (``bool`` is refused).
+        ``n_frames`` is not an int (``bool`` is refused), ``return_states`` is not
+        a bool, or ``random_state`` is not None, an int or a RandomState.
     ValueError
-        ``n_frames < 1`` or the output would not fit in the available memory.
+        ``n_frames < 1``, ``random_state`` is outside ``[0, 2**32 - 1]``, or the
+        output would not fit in the available memory.
 
     Notes
     -----
@@ -81,9 +81,15 @@ def make_swissroll(n_frames=100_000, *, return_states=False, random_state=None):
     from deeptime.data import swissroll_model
 
     n_frames = check_int(n_frames, "n_frames", 1)
+    if not isinstance(return_states, bool | np.bool_):
+        raise TypeError(
+            f"return_states must be a bool; got {return_states!r} of type "
+            f"{type(return_states).__name__}."
+        )
+    rng = check_random_state_named(random_state)
     # The output, the hidden states and deeptime's working arrays.
     check_fits_in_memory(96 * n_frames, {"n_frames": n_frames})
-    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    seed = int(rng.randint(0, 2**31 - 1))
     states, X = swissroll_model(int(n_frames), seed=seed)
     X = np.ascontiguousarray(X, dtype=np.float64)
     if return_states:
