@@ -18,7 +18,12 @@ _FORMERLY_IN_ANALYSIS = (
     "plot_ramachandran",
 )
 
-__all__ = [*_FORMERLY_IN_ANALYSIS, "plot_training_history", "plot_bond_lengths"]
+__all__ = [
+    *_FORMERLY_IN_ANALYSIS,
+    "plot_training_history",
+    "plot_bond_lengths",
+    "plot_ensemble_estimate",
+]
 
 
 def _axes(ax):
@@ -310,5 +315,56 @@ def plot_bond_lengths(result, *, labels=("reference", "generated"), ax=None):
     )
     ax.set_xticks(x, result.labels, rotation=90, fontsize=7)
     ax.set_ylabel("bond length / nm (mean ± std)")
+    ax.legend()
+    return ax
+
+
+def plot_ensemble_estimate(estimate, x=None, *, label=None, truth=None, ax=None):
+    """An ensemble estimate with its interval as a band (or error bars).
+
+    Parameters
+    ----------
+    estimate : Bunch
+        Result of :func:`~sklss.analysis.ensemble_estimate` for an array-valued
+        observable (a profile: drawn as a line with a shaded band) or a few values
+        (drawn as points with error bars).
+    x : array-like, default=None
+        Positions of the values (e.g. ``profile.bin_centers``); their indices if
+        ``None``.
+    label : str, default=None
+        Legend entry.
+    truth : array-like, default=None
+        Reference values to draw as black crosses (e.g. exact populations).
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; a new figure if ``None``.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss.analysis import ensemble_estimate
+    >>> from sklss.plotting import plot_ensemble_estimate
+    >>> runs = [np.random.default_rng(k).normal(size=(500, 1)) for k in range(4)]
+    >>> est = ensemble_estimate(lambda t: np.concatenate(t)[:, 0][:3], runs)
+    >>> ax = plot_ensemble_estimate(est, label="ensemble")
+    """
+    ax = _axes(ax)
+    value = np.atleast_1d(estimate.value)
+    low, high = np.atleast_1d(estimate.low), np.atleast_1d(estimate.high)
+    x = np.arange(len(value)) if x is None else np.asarray(x)
+    name = f"{label} " if label else ""
+    band = f"{name}{estimate.level:.0%} interval ({estimate.n_models} models)"
+    if len(value) > 10:
+        line = ax.plot(x, value, label=label)[0]
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.3, label=band)
+    else:
+        ax.errorbar(
+            x, value, yerr=[value - low, high - value], fmt="o", capsize=4, label=band
+        )
+    if truth is not None:
+        ax.plot(x, np.atleast_1d(truth), "kx", label="truth")
     ax.legend()
     return ax

@@ -63,3 +63,21 @@ def test_a_new_figure_without_axes():
     ax = plotting.plot_free_energy_profile(profile)
     assert ax.figure is not None
     plt.close(ax.figure)
+
+
+def test_ensemble_estimates_draw_bands_or_error_bars(axes):
+    rng = np.random.default_rng(0)
+    runs = [rng.normal(loc=0.1 * k, size=(600, 1)) for k in range(4)]
+    profile = analysis.ensemble_estimate(
+        lambda t: np.quantile(np.concatenate(t), np.linspace(0.05, 0.95, 15)), runs
+    )
+    ax = plotting.plot_ensemble_estimate(profile, label="LSS", ax=axes[0, 0])
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), profile.value)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(profile.low.min())
+    assert band.max() == pytest.approx(profile.high.max())
+    few = analysis.ensemble_estimate(lambda t: np.concatenate(t).mean(), runs)
+    ax = plotting.plot_ensemble_estimate(few, truth=0.15, ax=axes[0, 1])
+    assert len(ax.containers) == 1  # the error bar
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "90% interval (4 models)" in texts and "truth" in texts
