@@ -251,15 +251,19 @@ def trajectories(
     raise AssertionError(kind)
 
 
-def int_param(minimum=1, *, huge="reject", maximum_valid=None, valid=None):
-    """Bad (and a few good) values of an integer parameter ``>= minimum``."""
+def int_param(
+    minimum=1, *, huge="reject", maximum_valid=None, valid=None, allow_none=False
+):
+    """Bad (and a few good) values of an integer parameter ``>= minimum``.
+
+    ``allow_none``: None is the parameter's documented default, not a bad value.
+    """
+    wrong = ["3", "a", b"1", [2], (2,), 2 + 0j] + ([] if allow_none else [None])
     bad = st.one_of(
         st.integers(max_value=minimum - 1).map(lambda v: Arg("below_min", v, "reject")),
         st.booleans().map(lambda v: Arg("bool", v, "reject")),
         st.floats(allow_nan=True).map(lambda v: Arg("float", v, "reject")),
-        st.sampled_from(["3", "a", b"1", None, [2], (2,), 2 + 0j]).map(
-            lambda v: Arg("wrong_type", v, "reject")
-        ),
+        st.sampled_from(wrong).map(lambda v: Arg("wrong_type", v, "reject")),
         st.sampled_from(HUGE_INTS).map(lambda v: Arg("huge", v, huge)),
     )
     if valid is None:

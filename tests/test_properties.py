@@ -1427,7 +1427,7 @@ test_relaxation_times = _analysis_case(
     _fn("sklss.analysis", "relaxation_times"),
     {
         "X": trajectories(2, min_frames=20, max_frames=80),
-        "max_lag": int_param(1),
+        "max_lag": int_param(1, allow_none=True),
         "cutoff": _cutoff,
         "n_blocks": int_param(2) | st.just(Arg("too_many", 1000, "reject")),
         "center": st.sampled_from(["yes", None, 2]).map(
@@ -1548,9 +1548,14 @@ test_total_variation = _analysis_case(
 
 
 def _unit_scale(a):
-    """A valid random walk scaled into [-1, 1], like ``_walk``."""
+    """A valid random walk scaled into [-1, 1], like ``_walk``.
+
+    Two valid random walks may still not overlap in the reference's histogram
+    bins; then no free-energy difference exists and a clear error naming the
+    argument is the right answer, so a valid walk may give either.
+    """
     if a.kind == "valid":
-        return Arg(a.kind, a.value / np.abs(a.value).max(), a.expect)
+        return Arg(a.kind, a.value / np.abs(a.value).max(), "maybe")
     return a
 
 

@@ -499,7 +499,17 @@ def _msm_timescales(
             f"largest connected set; pass fewer or use finer {edges_name}."
         )
     msm = MaximumLikelihoodMSM(reversible=bool(reversible)).fit(counts).fetch_model()
-    return np.asarray(msm.timescales(n_timescales), dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Multiple eigenvalues with magnitude one")
+        timescales = np.asarray(msm.timescales(n_timescales), dtype=np.float64)
+    if not np.all(np.isfinite(timescales)):
+        raise ValueError(
+            "X does not determine finite time scales: the Markov model on its "
+            f"{counts.n_states} connected states has eigenvalues of magnitude one "
+            "besides the stationary one (a set of states the data never leave at "
+            f"lagtime={lagtime}). Use more data, coarser edges or a shorter lag time."
+        )
+    return timescales
 
 
 def _check_sample(x, name):
