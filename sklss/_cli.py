@@ -146,16 +146,6 @@ def _earlier_outputs(prefix):
     return sorted(p for p in prefix.parent.iterdir() if pattern.fullmatch(p.name))
 
 
-def _available_memory():
-    """Bytes of memory available now, or None where this cannot be read."""
-    import os
-
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def _gib(n):
     return f"{n / 2**30:.2f} GiB"
 
@@ -163,6 +153,8 @@ def _gib(n):
 def _check_resources(args, sim, prefix, molecular):
     """Refuse runs whose memory or disk needs exceed what is available."""
     import shutil
+
+    from ._data import available_memory
 
     n_frames = args.n_steps + 1
     n_decoded = -(-n_frames // args.decode_stride)
@@ -176,7 +168,7 @@ def _check_resources(args, sim, prefix, molecular):
     if molecular:
         n_atoms = sim.coordinates_.topology_.n_atoms
         disk += args.n_trajectories * n_decoded * n_atoms * _FORMAT_BYTES[args.format]
-    available = _available_memory()
+    available = available_memory()
     if available is not None and memory > 0.8 * available:
         raise ValueError(
             f"This run needs about {_gib(memory)} of memory and {_gib(available)} is "

@@ -666,7 +666,7 @@ def _address_space_left():
     return max(soft - mapped, 0)
 
 
-def _available_memory():
+def available_memory():
     """Bytes a new allocation may take: the system's memory and the process limit."""
     limits = [m for m in (_system_memory(), _address_space_left()) if m is not None]
     return min(limits) if limits else None
@@ -698,7 +698,7 @@ def check_fits_in_memory(n_bytes, arguments):
         allocated or computed). Nothing is checked when the available memory
         cannot be determined.
     """
-    available = _available_memory()
+    available = available_memory()
     if available is None or n_bytes <= available:
         return
     given = ", ".join(f"{name}={value}" for name, value in arguments.items())
