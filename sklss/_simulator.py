@@ -481,7 +481,10 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
                 f"{self.n_features_in_} (input features)."
             )
         if start_space == "features":
-            arr = np.asarray(self.encoder_.transform(arr))
+            try:
+                arr = np.asarray(self.encoder_.transform(arr))
+            except ValueError as exc:  # the encoder calls its input X
+                raise ValueError(f"start (input features): {exc}") from None
         if len(arr) == 1:
             return np.repeat(arr, n_trajectories, axis=0)
         if n_trajectories not in (1, len(arr)):
