@@ -397,9 +397,22 @@ def check_int(value, name, minimum=None):
     return int(value)
 
 
-def check_lagtime(lagtime, name="lagtime"):
-    """Return ``lagtime`` (in frames) as a positive int or raise a clear error."""
-    return check_int(lagtime, name, 1)
+def check_lagtime(lagtime, name="lagtime", *, trajectories=None, data_name="X"):
+    """Return ``lagtime`` (in frames) as a positive int or raise a clear error.
+
+    With ``trajectories``, the lag must also be shorter than the longest of them,
+    so that at least one pair of frames ``lagtime`` apart exists.
+    """
+    lagtime = check_int(lagtime, name, 1)
+    if trajectories is not None:
+        longest = max(len(t) for t in trajectories)
+        if lagtime >= longest:
+            raise ValueError(
+                f"{name} must be shorter than the longest trajectory of {data_name} "
+                f"({longest} frames), so that a pair of frames {lagtime} apart "
+                f"exists; got {lagtime}."
+            )
+    return lagtime
 
 
 def lagged_pairs(trajectories, lagtime, *, name="X", estimator_name=None):

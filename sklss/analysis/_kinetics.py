@@ -16,6 +16,7 @@ from .._data import (
     check_bin_edges,
     check_bins,
     check_int,
+    check_lagtime,
     check_real,
     check_real_array,
     histogram_edges,
@@ -140,14 +141,7 @@ def _check_bool(value, name):
 
 def _check_max_lag(max_lag, trajs):
     """``max_lag`` as an int in [1, longest trajectory - 1]: every lag has a pair."""
-    max_lag = check_int(max_lag, "max_lag", 1)
-    longest = max(len(t) for t in trajs)
-    if max_lag >= longest:
-        raise ValueError(
-            f"max_lag must be shorter than the longest trajectory of X ({longest} "
-            f"frames), so that every lag has a pair of frames; got {max_lag}."
-        )
-    return max_lag
+    return check_lagtime(max_lag, "max_lag", trajectories=trajs)
 
 
 def _fit_column(c, lags, cutoff):
@@ -463,19 +457,13 @@ def _msm_timescales(
     trajs, _ = _trajectories(X, name)
     coordinate = _check_column(trajs, coordinate, name)
     edges = check_bin_edges(edges, edges_name)
-    lagtime = check_int(lagtime, "lagtime", 1)
+    lagtime = check_lagtime(lagtime, trajectories=trajs, data_name=name)
     if n_timescales is not None:
         n_timescales = check_int(n_timescales, "n_timescales", 1)
     if not isinstance(reversible, bool | np.bool_):
         raise TypeError(
             f"reversible must be a bool; got {reversible!r} of type "
             f"{type(reversible).__name__}."
-        )
-    lengths = [len(t) for t in trajs]
-    if max(lengths) <= lagtime:
-        raise ValueError(
-            f"{name} has no trajectory longer than lagtime={lagtime} frames (lengths "
-            f"{lengths}); no transition can be counted."
         )
     dtrajs = [
         np.clip(np.digitize(t[:, coordinate], edges) - 1, 0, len(edges) - 2)
@@ -504,7 +492,7 @@ def _msm_timescales(
         timescales = np.asarray(msm.timescales(n_timescales), dtype=np.float64)
     if not np.all(np.isfinite(timescales)):
         raise ValueError(
-            "X does not determine finite time scales: the Markov model on its "
+            f"{name} does not determine finite time scales: the Markov model on its "
             f"{counts.n_states} connected states has eigenvalues of magnitude one "
             "besides the stationary one (a set of states the data never leave at "
             f"lagtime={lagtime}). Use more data, coarser edges or a shorter lag time."

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._data import check_bins, check_int, histogram_edges
+from .._data import check_bins, check_int, check_lagtime, histogram_edges
 from ._common import _free_energy, _trajectories
 from ._free_energy import _compare_histograms
 
@@ -78,13 +78,7 @@ def tica_comparison(
                 f"overflow beyond ±{_MAX_VALUE:g}. Rescale the features."
             )
     n_features = ref[0].shape[1]
-    lagtime = check_int(lagtime, "lagtime", 1)
-    longest = max(len(t) for t in ref)
-    if lagtime >= longest:
-        raise ValueError(
-            f"lagtime must be shorter than the longest trajectory of reference "
-            f"({longest} frames); got {lagtime}."
-        )
+    lagtime = check_lagtime(lagtime, trajectories=ref, data_name="reference")
     n_components = check_int(n_components, "n_components", 1)
     if n_components > n_features:
         raise ValueError(
