@@ -33,7 +33,7 @@ _SIZES = {
         "decoder": {"noise_dim": 50, "hidden_layer_sizes": (200, 200, 200),
                     "max_epochs": 100, "batch_size": 256, "learning_rate_init": 1e-4},
         "n_trajectories": 200, "decoded_per_md_frame": 4, "min_count": 20,
-        "four_well_steps": 5_000_000,
+        "four_well_steps": 5_000_000, "ensemble_models": 8,
     },
     "tiny": {
         "scan_lagtimes": (1, 2), "scan_epochs": 3, "max_components": 2,
@@ -43,7 +43,7 @@ _SIZES = {
         "decoder": {"noise_dim": 4, "hidden_layer_sizes": (16,), "max_epochs": 2,
                     "n_critic": 2},
         "n_trajectories": 10, "decoded_per_md_frame": 1, "min_count": 1,
-        "four_well_steps": 200_000,
+        "four_well_steps": 200_000, "ensemble_models": 4,
     },
 }
 # fmt: on
@@ -150,6 +150,7 @@ def _alanine(out, sizes, opts, seed, verbose, log):
         DistanceFeaturizer,
         LatentSpaceSimulator,
         MDNPropagator,
+        SimulatorEnsemble,
         SRVTransformer,
         TorsionFeaturizer,
     )
@@ -252,6 +253,37 @@ def _alanine(out, sizes, opts, seed, verbose, log):
     log(f"wrote {', '.join(files.values())} to {out}; computing the metrics from them")
     metrics, figures = report_.alanine_metrics(
         out, n_traj, lagtime, dt, featurizer, sizes["min_count"]
+    )
+
+    # -- model uncertainty: propagators refitted on block resamples of the MD's
+    # latent trajectory (the fitted encoder fixes the space, so the models'
+    # latent results are comparable), each generating as much as the simulator did
+    n_models = sizes["ensemble_models"]
+    log(
+        f"model uncertainty: {n_models} propagators on {n_models // 2} block "
+        "resamples of the MD (two seeds each)"
+    )
+    with log.timed(timings, "ensemble_s"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        md_latent = sim.transform(features)
+        ensemble = SimulatorEnsemble(
+            MDNPropagator(lagtime=lagtime, **sizes["mdn"]),
+            n_models=n_models,
+            resample="blocks",
+            n_blocks=10,
+            random_state=seed,
+            n_jobs=2,
+        ).fit(md_latent)
+        runs = ensemble.sample(latent[:, 0], n_steps, random_state=seed)
+    metrics["model_uncertainty"], figures["model_uncertainty"] = (
+        report_.model_uncertainty(
+            metrics,
+            runs,
+            ensemble.groups_,
+            md_latent,
+            list(latent),
+            lagtime * dt,
+        )
     )
     report["metrics"] = metrics
     report["cost"] = report_.cost(meta, report["generation"], timings)

@@ -468,12 +468,137 @@ def passed(metrics, cost):
     return checks
 
 
+def model_uncertainty(metrics, runs, groups, md_latent, lss_latent, step):
+    """Model-uncertainty intervals next to the block errors of one run.
+
+    ``runs`` are the latent trajectories of the propagator ensemble (same starts
+    and length as the simulator's), ``groups`` its resample labels, ``step`` the
+    propagator's step in ps.
+    """
+    from . import analysis as A
+
+    level = 0.9
+    q = float(_student(level, 4))  # 5 blocks
+    max_lag = metrics["timescales"]["max_lag_steps"]
+    times = A.ensemble_estimate(
+        lambda t: A.relaxation_times(t, max_lag=max_lag).timescales * step,
+        runs,
+        groups=groups,
+        level=level,
+    )
+    rows = {"relaxation_times_ps": [], "core_populations": []}
+    for entry in metrics["timescales"]["leading"]:
+        k = int(entry["coordinate"][3:]) - 1
+        rows["relaxation_times_ps"].append(
+            _uncertainty_row(
+                entry["coordinate"],
+                (entry["md_ps"], entry["md_standard_error_ps"]),
+                (entry["lss_ps"], entry["lss_standard_error_ps"]),
+                times,
+                k,
+                q,
+            )
+        )
+    cores = metrics.get("transitions", {}).get("cores_psi1")
+    if cores:
+        regions = [tuple(c) for c in cores]
+        pops = A.ensemble_estimate(
+            lambda t: A.populations(t, regions), runs, groups=groups, level=level
+        )
+        lss_flat = np.concatenate([z[:, 0] for z in lss_latent])
+        for k, (lo, hi) in enumerate(regions):
+            md_in = ((md_latent[:, 0] >= lo) & (md_latent[:, 0] < hi)).astype(float)
+            lss_in = ((lss_flat >= lo) & (lss_flat < hi)).astype(float)
+            a, b = A.block_average(md_in), A.block_average(lss_in)
+            rows["core_populations"].append(
+                _uncertainty_row(
+                    f"core {k + 1} [{lo:.2f}, {hi:.2f})",
+                    (a.mean, a.standard_error),
+                    (b.mean, b.standard_error),
+                    pops,
+                    k,
+                    q,
+                )
+            )
+    figure = _uncertainty_figure(rows)
+    summary = {
+        **rows,
+        "level": level,
+        "n_models": int(times.n_models),
+        "n_resamples": int(len(np.unique(groups))),
+        "method": "MDN propagators refitted on 10-block bootstrap resamples of the "
+        "MD's latent trajectory (two seeds per resample), each generating as many "
+        "steps from the same starts as the simulator; interval from "
+        "sklss.analysis.ensemble_estimate with the resample groups (data and "
+        "training parts separated). Block errors: 5 blocks of one run, shown as "
+        f"± t(4) x standard error at the same {level:.0%} level",
+    }
+    return summary, figure
+
+
+def _student(level, dof):
+    from scipy import stats
+
+    return stats.t.ppf(0.5 + level / 2, dof)
+
+
+def _uncertainty_row(name, md, lss, est, k, q):
+    return {
+        "name": name,
+        "md": md[0],
+        "md_block_interval": [md[0] - q * md[1], md[0] + q * md[1]],
+        "lss_one_run": lss[0],
+        "lss_block_interval": [lss[0] - q * lss[1], lss[0] + q * lss[1]],
+        "ensemble": float(est.value[k]),
+        "ensemble_interval": [float(est.low[k]), float(est.high[k])],
+        "data_error": float(est.data_error[k]),
+        "training_error": float(est.training_error[k]),
+        "sampling_error": float(est.sampling_error[k]),
+        "md_in_ensemble_interval": bool(est.low[k] <= md[0] <= est.high[k]),
+        "md_in_block_interval": bool(
+            lss[0] - q * lss[1] <= md[0] <= lss[0] + q * lss[1]
+        ),
+    }
+
+
+def _uncertainty_figure(rows):
+    panels = [(key, r) for key, r in rows.items() if r]
+    fig, axes = _figure(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4))
+    axes = np.atleast_1d(axes)
+    titles = {
+        "relaxation_times_ps": ("relaxation time / ps", "Relaxation times"),
+        "core_populations": ("population", "Metastable ψ1 core populations"),
+    }
+    for ax, (key, entries) in zip(axes, panels, strict=False):
+        x = np.arange(len(entries))
+        for shift, label, centre, band in (
+            (-0.2, "MD (block errors)", "md", "md_block_interval"),
+            (0.0, "LSS, one run (block errors)", "lss_one_run", "lss_block_interval"),
+            (0.2, "LSS ensemble (model uncertainty)", "ensemble", "ensemble_interval"),
+        ):
+            c = np.array([e[centre] for e in entries])
+            lo = np.array([e[band][0] for e in entries])
+            hi = np.array([e[band][1] for e in entries])
+            ax.errorbar(
+                x + shift, c, yerr=[c - lo, hi - c], fmt="o", capsize=4, label=label
+            )
+        ax.set_xticks(x, [e["name"] for e in entries])
+        ax.set(ylabel=titles[key][0], title=f"{titles[key][1]} (90% intervals)")
+        ax.legend(fontsize=8)
+    return fig
+
+
 def alanine_summary(report):
     m = report["metrics"]
     times = ", ".join(
         f"{t['md_ps']:.1f}±{t['md_standard_error_ps']:.1f} vs {t['lss_ps']:.1f} ps"
         for t in m["timescales"]["leading"]
     )
+    unc = m.get("model_uncertainty", {}).get("relaxation_times_ps", [])
+    if unc:
+        times += "; 90% model-uncertainty interval " + ", ".join(
+            "[{:.1f}, {:.1f}] ps".format(*u["ensemble_interval"]) for u in unc
+        )
     return (
         f"Ramachandran RMSE {m['ramachandran']['rmse_kT']:.2f} kT, missing basins "
         f"{len(m['ramachandran']['missing_basins'])}, time scales {times}, bonds "

@@ -1,7 +1,9 @@
 """Ensembles of simulators fitted on bootstrap resamples of the training data."""
 
+import functools
 import inspect
 import numbers
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -35,7 +37,15 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
         :class:`~sklss.MDNPropagator` (for latent-only data such as a
         one-dimensional potential).
     n_models : int, default=10
-        Number of bootstrap models.
+        Number of models fitted (and results that ``sample`` returns).
+    n_repeats : int, default=2
+        Models fitted on each bootstrap resample, each with its own seed (so there
+        are ``n_models / n_repeats`` resamples). A neural network fitted twice on
+        the same data differs by its training randomness; repeats let
+        :func:`~sklss.analysis.ensemble_estimate` (with ``groups=groups_``) tell that
+        part, which averaging over the models removes, from the uncertainty due to
+        the data, which it does not. With ``n_repeats=1`` every model has its own
+        resample and the interval is wider than it needs to be.
     resample : {"trajectories", "blocks"}, default="trajectories"
         What is resampled with replacement: whole trajectories (needs at least two),
         or contiguous blocks of the trajectories (``n_blocks`` per trajectory; use
@@ -58,6 +68,10 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
         The pieces resampling draws from: ``(trajectory, start, stop)`` frames.
     resampled_pieces_ : ndarray of shape (n_models, n_pieces)
         For each model, the indices into ``pieces_`` it was fitted on.
+    groups_ : ndarray of shape (n_models,)
+        The resample each model was fitted on (models with the same value saw the
+        same data): pass it as ``groups`` to
+        :func:`~sklss.analysis.ensemble_estimate`.
     start_frames_ : ndarray of shape (n_start, n_features)
         Training frames that ``sample`` starts from (the same for every model, so
         that differences between the models' results are differences between
@@ -71,15 +85,16 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
     >>> X = np.random.default_rng(0).normal(size=(600, 1)).cumsum(axis=0) / 10
     >>> ens = SimulatorEnsemble(
     ...     MDNPropagator(n_kernels=2, hidden_layer_sizes=(8,), max_epochs=2),
-    ...     n_models=3, resample="blocks", n_blocks=4, random_state=0).fit(X)
+    ...     n_models=4, resample="blocks", n_blocks=4, random_state=0).fit(X)
     >>> runs = ens.sample(X[0], 50, random_state=0)   # MDNPropagator.sample's form
-    >>> len(runs), runs[0].shape
-    (3, (51, 1))
+    >>> len(runs), runs[0].shape, ens.groups_
+    (4, (51, 1), array([0, 0, 1, 1]))
     """
 
     _parameter_constraints = {
         "estimator": [None, HasMethods(["fit", "sample"])],
         "n_models": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_repeats": [Interval(numbers.Integral, 1, None, closed="left")],
         "resample": [StrOptions({"trajectories", "blocks"})],
         "n_blocks": [None, Interval(numbers.Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
@@ -91,6 +106,7 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
         estimator=None,
         *,
         n_models=10,
+        n_repeats=2,
         resample="trajectories",
         n_blocks=None,
         random_state=None,
@@ -149,6 +165,11 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         reject_bool_numbers(self)
+        if self.n_models % self.n_repeats or self.n_models // self.n_repeats < 2:
+            raise ValueError(
+                "n_models must be a multiple of n_repeats with at least two "
+                f"resamples; got n_models={self.n_models}, n_repeats={self.n_repeats}."
+            )
         estimator = self._estimator()
         trajs = check_trajectories(None, X, reset=True, n_features_attr=None)
         ys = None
@@ -161,7 +182,9 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
                 )
         pieces = self._pieces(trajs.lengths)
         rng = check_random_state(self.random_state)
-        draws = rng.randint(0, len(pieces), size=(self.n_models, len(pieces)))
+        n_resamples = self.n_models // self.n_repeats
+        groups = np.repeat(np.arange(n_resamples), self.n_repeats)
+        draws = rng.randint(0, len(pieces), size=(n_resamples, len(pieces)))[groups]
         seeds = rng.randint(0, 2**31 - 1, size=self.n_models)
         has_seed = "random_state" in estimator.get_params(deep=False)
 
@@ -175,8 +198,10 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
             return model, Xb, yb
 
         jobs = (resampled(i) for i in range(self.n_models))
-        models = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_one)(model, Xb, yb) for model, Xb, yb in jobs
+        models = _rewarn(
+            Parallel(n_jobs=self.n_jobs)(
+                delayed(_fit_one)(model, Xb, yb) for model, Xb, yb in jobs
+            )
         )
         all_frames = trajs.concatenate()
         n_keep = min(10_000, len(all_frames))
@@ -184,6 +209,7 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
         self.estimators_ = models
         self.pieces_ = pieces
         self.resampled_pieces_ = draws
+        self.groups_ = groups
         self.start_frames_ = np.array(all_frames[keep])
         self.n_features_in_ = trajs.n_features
         return self
@@ -223,9 +249,11 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
                 bound.arguments["start_space"] = "features"
             args, kwargs = bound.args, bound.kwargs
         seeds = rng.randint(0, 2**31 - 1, size=len(self.estimators_))
-        return Parallel(n_jobs=self.n_jobs)(
-            delayed(_sample_one)(model, args, kwargs, int(seed))
-            for model, seed in zip(self.estimators_, seeds, strict=True)
+        return _rewarn(
+            Parallel(n_jobs=self.n_jobs)(
+                delayed(_sample_one)(model, args, kwargs, int(seed))
+                for model, seed in zip(self.estimators_, seeds, strict=True)
+            )
         )
 
     @available_if(lambda self: hasattr(self._estimator(), "score"))
@@ -250,9 +278,42 @@ class SimulatorEnsemble(MetaEstimatorMixin, BaseEstimator):
         return tags
 
 
+def _recording(func):
+    """Run ``func`` and return its result with the warnings it raised.
+
+    Worker processes would print their warnings where the caller's filters do not
+    apply; recorded, they are raised again in the caller (see ``_rewarn``).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = func(*args)
+        return result, [(str(w.message), w.category) for w in caught]
+
+    return wrapper
+
+
+def _rewarn(outputs):
+    """Results of ``_recording`` tasks; each distinct warning raised here once,
+    naming the models that raised it."""
+    models = {}
+    for index, (_, caught) in enumerate(outputs):
+        for key in caught:
+            models.setdefault(key, []).append(index)
+    for (message, category), which in models.items():
+        label = "model" if len(which) == 1 else "models"
+        names = ", ".join(str(i) for i in sorted(set(which)))
+        warnings.warn(f"{label} {names}: {message}", category, stacklevel=3)
+    return [result for result, _ in outputs]
+
+
+@_recording
 def _fit_one(model, X, y):
     return model.fit(X) if y is None else model.fit(X, y)
 
 
+@_recording
 def _sample_one(model, args, kwargs, seed):
     return model.sample(*args, random_state=seed, **kwargs)

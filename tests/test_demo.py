@@ -24,6 +24,7 @@ ALANINE_FILES = (
     "training.png",
     "structure.png",
     "tica.png",
+    "model_uncertainty.png",
 )
 
 
@@ -112,8 +113,20 @@ def test_alanine_demo_tiny_via_cli(tmp_path, capsys):
         "bond_lengths",
         "structure",
         "tica",
+        "model_uncertainty",
     ):
         assert key in report["metrics"], key
+    # Model-uncertainty intervals next to the block errors of one run.
+    unc = report["metrics"]["model_uncertainty"]
+    assert unc["n_models"] == 4 and unc["n_resamples"] == 2
+    rows = unc["relaxation_times_ps"] + unc["core_populations"]
+    assert len(unc["relaxation_times_ps"]) == len(
+        report["metrics"]["timescales"]["leading"]
+    )
+    for row in rows:
+        low, high = row["ensemble_interval"]
+        assert low <= row["ensemble"] <= high
+        assert row["md_block_interval"][0] <= row["md"] <= row["md_block_interval"][1]
     for key in ("md_ns_per_day", "lss_ns_per_day", "speedup"):
         assert report["cost"][key] > 0
     assert report["generation"]["length_factor"] >= 100

@@ -27,7 +27,11 @@ def _quiet(func, *args, **kwargs):
 
 
 @parametrize_with_checks(
-    [SimulatorEnsemble(tiny_mdn(), n_models=2, resample="blocks", n_blocks=2)]
+    [
+        SimulatorEnsemble(
+            tiny_mdn(), n_models=2, n_repeats=1, resample="blocks", n_blocks=2
+        )
+    ]
 )
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sklearn_compatible(estimator, check):
@@ -66,7 +70,7 @@ def test_resampling_never_cuts_across_a_trajectory(resample):
     # Distinct values everywhere, so every piece is located uniquely.
     trajs = [rng.normal(size=(n, 2)) + 100 * k for k, n in enumerate((50, 80, 30))]
     ens = SimulatorEnsemble(
-        Recorder(), n_models=5, resample=resample, n_blocks=3, random_state=1
+        Recorder(), n_models=6, resample=resample, n_blocks=3, random_state=1
     ).fit(trajs)
     for model, draw in zip(ens.estimators_, ens.resampled_pieces_, strict=True):
         assert len(model.seen_) == len(ens.pieces_)
@@ -83,15 +87,20 @@ def test_resampling_never_cuts_across_a_trajectory(resample):
             own = ens.pieces_[ens.pieces_[:, 0] == i]
             assert own[0, 1] == 0 and own[-1, 2] == len(t)
             np.testing.assert_array_equal(own[1:, 1], own[:-1, 2])
-    # Bootstrap: models see different resamples.
-    assert len({tuple(d) for d in ens.resampled_pieces_}) > 1
+    # Bootstrap: two models (n_repeats=2) per resample, the resamples differ.
+    np.testing.assert_array_equal(ens.groups_, [0, 0, 1, 1, 2, 2])
+    draws = ens.resampled_pieces_
+    np.testing.assert_array_equal(draws[0::2], draws[1::2])
+    assert len({tuple(d) for d in draws}) > 1
+    assert len({m.random_state for m in ens.estimators_}) == 6
 
 
 def test_targets_are_resampled_with_the_features():
     rng = np.random.default_rng(0)
     X = [rng.normal(size=(40, 2)) for _ in range(3)]
     y = [x * 10 for x in X]
-    ens = SimulatorEnsemble(Recorder(), n_models=3, random_state=0).fit(X, y)
+    ens = SimulatorEnsemble(Recorder(), n_models=3, n_repeats=1, random_state=0)
+    ens.fit(X, y)
     for model in ens.estimators_:
         for a, b in zip(model.seen_, model.seen_y_, strict=True):
             np.testing.assert_array_equal(b, a * 10)
@@ -112,6 +121,9 @@ def test_bad_parameters_are_named():
         ({"n_models": True}, "n_models"),
         ({"resample": "frames"}, "resample"),
         ({"n_blocks": 1}, "n_blocks"),
+        ({"n_repeats": 0}, "n_repeats"),
+        ({"n_models": 5, "n_repeats": 2}, "n_repeats"),
+        ({"n_models": 4, "n_repeats": 4}, "n_repeats"),
         ({"estimator": 3}, "estimator"),
     ]:
         with pytest.raises(ValueError, match=name):
@@ -121,7 +133,12 @@ def test_bad_parameters_are_named():
 def test_models_are_seeded_and_reproducible():
     X = np.cumsum(np.random.default_rng(0).normal(size=(400, 1)), axis=0) / 10
     make = lambda: SimulatorEnsemble(  # noqa: E731
-        tiny_mdn(), n_models=3, resample="blocks", n_blocks=4, random_state=3
+        tiny_mdn(),
+        n_models=3,
+        n_repeats=1,
+        resample="blocks",
+        n_blocks=4,
+        random_state=3,
     )
     a, b = _quiet(make().fit, X), _quiet(make().fit, X)
     seeds = [m.random_state for m in a.estimators_]
@@ -141,7 +158,7 @@ def test_models_are_seeded_and_reproducible():
 def test_simulator_ensemble_starts_every_model_from_the_same_frames(tmp_path):
     data = [_two_state_features(600, s) for s in range(3)]
     ens = SimulatorEnsemble(
-        small_simulator(lagtime=2), n_models=2, random_state=0, n_jobs=2
+        small_simulator(lagtime=2), n_models=2, n_repeats=1, random_state=0, n_jobs=2
     )
     _quiet(ens.fit, data, y=data)
     runs = ens.sample(10, n_trajectories=4, random_state=1)
@@ -171,13 +188,35 @@ def test_grid_search_over_an_ensemble():
         for s in range(4)
     ]
     search = GridSearchCV(
-        SimulatorEnsemble(tiny_mdn(), n_models=2, random_state=0),
+        SimulatorEnsemble(tiny_mdn(), n_models=2, n_repeats=1, random_state=0),
         {"estimator__n_kernels": [1, 2]},
         cv=2,
     )
     _quiet(search.fit, X)
     assert search.best_params_["estimator__n_kernels"] in (1, 2)
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_worker_warnings_reach_the_caller_once_naming_the_models():
+    X = np.cumsum(np.random.default_rng(0).normal(size=(400, 1)), axis=0) / 10
+    ens = SimulatorEnsemble(
+        MDNPropagator(n_kernels=2, hidden_layer_sizes=(8,), max_epochs=1),
+        n_models=4,
+        resample="blocks",
+        n_blocks=4,
+        random_state=0,
+        n_jobs=2,
+    )
+    with pytest.warns(ConvergenceWarning) as record:
+        ens.fit(X)
+    messages = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    assert len(messages) == 1
+    assert messages[0].startswith("models 0, 1, 2, 3: MDNPropagator.fit")
+    # The caller's filters apply (the workers' own would not).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        ens.fit(X)
 
 
 def test_clone_keeps_parameters_and_drops_fit():
@@ -199,7 +238,9 @@ def test_ensemble_estimate_matches_a_direct_computation():
     np.testing.assert_allclose(est.value, per_model.mean())
     from scipy import stats
 
-    half = stats.t.ppf(0.9, 5) * per_model.std(ddof=1)
+    # Every model its own resample: the spread, and a sixth of it for averaging
+    # six resamples.
+    half = stats.t.ppf(0.9, 5) * per_model.std(ddof=1) * np.sqrt(1 + 1 / 6)
     np.testing.assert_allclose([est.low, est.high], per_model.mean() + [-half, half])
     # Sampling error: block standard errors within each run (blocks of 600 frames
     # over the 3 x 1000 frames), root-mean-square over the runs.
@@ -239,3 +280,78 @@ def test_ensemble_estimate_refuses_bad_input():
     with pytest.raises(ValueError, match="same shape"):
         calls = iter(range(100))
         ensemble_estimate(lambda t: np.zeros(1 + next(calls) % 2), runs)
+
+
+def _one_way_anova(values, k, r):
+    """Mean squares of a balanced one-way layout, the textbook way."""
+    table = np.asarray(values).reshape(k, r)
+    grand = table.mean()
+    msb = r * np.sum((table.mean(axis=1) - grand) ** 2) / (k - 1)
+    msw = np.sum((table - table.mean(axis=1, keepdims=True)) ** 2) / (k * (r - 1))
+    return msb, msw
+
+
+def test_grouped_estimate_is_the_random_effects_decomposition():
+    rng = np.random.default_rng(1)
+    k, r = 4, 3
+    values = np.repeat(rng.normal(size=k), r) + 0.3 * rng.normal(size=k * r)
+    runs = [v + 1e-6 * rng.normal(size=(20, 1)) for v in values]
+    groups = np.repeat(np.arange(k), r)
+    est = ensemble_estimate(
+        lambda t: np.concatenate(t).mean(), runs, groups=groups, level=0.9
+    )
+    msb, msw = _one_way_anova(est.per_model, k, r)
+    data_var = (msb - msw) / r
+    assert data_var > 0
+    variance = data_var * (1 + 1 / k) + msw / (k * r)
+    assert est.data_error == pytest.approx(np.sqrt(data_var))
+    assert est.standard_error == pytest.approx(np.sqrt(variance))
+    # Satterthwaite's degrees of freedom for (1 + 1/k)/r MSB - c MSW.
+    a, c = (1 + 1 / k) / r, (1 + 1 / k) / r - 1 / (k * r)
+    dof = variance**2 / ((a * msb) ** 2 / (k - 1) + (c * msw) ** 2 / (k * (r - 1)))
+    assert est.dof == pytest.approx(dof)
+    from scipy import stats
+
+    half = stats.t.ppf(0.95, dof) * np.sqrt(variance)
+    np.testing.assert_allclose([est.low, est.high], est.value + np.array([-half, half]))
+    # Training part: the within-resample spread (sampling is negligible here).
+    assert est.training_error == pytest.approx(np.sqrt(msw), rel=1e-3)
+    # Labels in any order and of any type give the same answer.
+    shuffled = rng.permutation(k * r)
+    again = ensemble_estimate(
+        lambda t: np.concatenate(t).mean(),
+        [runs[i] for i in shuffled],
+        groups=np.array(list("abcd"))[groups[shuffled]],
+    )
+    assert again.standard_error == pytest.approx(est.standard_error)
+
+
+@pytest.mark.parametrize(("data_sd", "within_sd"), [(1.0, 0.2), (1.0, 1.0), (0.5, 2.0)])
+def test_grouped_intervals_are_calibrated_on_a_known_hierarchy(data_sd, within_sd):
+    """Monte Carlo of the bootstrap hierarchy: full-data error, resample
+    deviations (both with the data's spread) and per-model training noise."""
+    rng = np.random.default_rng(2)
+    k, r, n_rep = 5, 2, 1000
+    groups = np.repeat(np.arange(k), r)
+    hits = 0
+    for _ in range(n_rep):
+        theta = rng.normal(0.0, data_sd)  # the full-data estimate; truth is 0
+        values = theta + np.repeat(rng.normal(0.0, data_sd, k), r)
+        values += rng.normal(0.0, within_sd, k * r)
+        runs = [np.full((10, 1), v) for v in values]
+        est = ensemble_estimate(
+            lambda t: np.concatenate(t).mean(), runs, groups=groups, level=0.9
+        )
+        hits += est.low <= 0.0 <= est.high
+    # 1000 repetitions: the binomial standard deviation at 90% is 0.0095.
+    assert 0.86 <= hits / n_rep <= 0.98
+
+
+def test_groups_are_checked():
+    runs = [np.zeros((100, 1)), np.ones((100, 1)), np.ones((100, 1))]
+    with pytest.raises(ValueError, match="groups must hold one label per model"):
+        ensemble_estimate(np.mean, runs, groups=[0, 1])
+    with pytest.raises(ValueError, match=r"group sizes \[2, 1\]"):
+        ensemble_estimate(np.mean, runs, groups=[0, 0, 1])
+    with pytest.raises(ValueError, match="at least two groups"):
+        ensemble_estimate(np.mean, runs, groups=[0, 0, 0])

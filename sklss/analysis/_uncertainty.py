@@ -50,24 +50,34 @@ def _evaluate(observable, pieces, shape, where):
     return value
 
 
-def ensemble_estimate(observable, samples, *, level=0.9, n_blocks=5):
+def ensemble_estimate(observable, samples, *, groups=None, level=0.9, n_blocks=5):
     """An observable of generated trajectories with its model uncertainty.
 
     ``samples`` holds what each model of a :class:`~sklss.SimulatorEnsemble`
-    generated. The observable is computed on each model's output; the models were
-    fitted on bootstrap resamples of the training data, so the spread of their
-    values is the uncertainty that comes from the limited training data (plus the
-    finite length of each generated run). The interval is
-    ``mean ± t(level, n_models - 1) · s``, with ``s`` the standard deviation between
-    models and ``t`` Student's quantile.
+    generated. The observable is computed on each model's output, and the estimate
+    is the mean over models. Its error has three sources, which are reported
+    separately so that one can see which dominates and where more effort pays off:
 
-    The spread is also split into its two parts, so that one can see which
-    dominates and where more effort pays off: the *sampling* error is the block
-    standard error within one model's output (``n_blocks`` contiguous blocks, as
-    in the paper's error bars), root-mean-square over models; the *model* error is
-    what remains of the between-model spread, ``sqrt(max(s² - sampling², 0))``.
-    Generating longer runs shrinks the first, more or better training data the
-    second.
+    - the *data* the models were fitted on (the bootstrap resamples differ as
+      independent MD data sets would): this part does not average out over models;
+    - the *training* randomness (initialisation, minibatch order): models fitted
+      on the same resample with different seeds differ by it; it averages out;
+    - the *sampling* error of each model's finite generated run (block standard
+      error within one model's output, ``n_blocks`` contiguous blocks, as in the
+      paper's error bars); it averages out too.
+
+    With ``groups`` (``SimulatorEnsemble.groups_``: models with the same value
+    were fitted on the same resample), the variance of the estimate is the
+    random-effects decomposition ``data² (1 + 1/k) + within² / n_models``, with
+    ``within²`` the pooled variance between models of the same resample (training
+    and sampling), ``data² = max(s_g² - within² / r, 0)`` from the variance
+    ``s_g²`` of the means of the ``k`` resamples (``r`` models each), and ``1/k``
+    for averaging a finite number of resamples. The interval is
+    ``value ± t · standard_error`` with Student's quantile at Satterthwaite's
+    degrees of freedom. Without ``groups`` (every model its own resample) the two
+    cannot be told apart: the interval is ``value ± t(n_models - 1) · s
+    sqrt(1 + 1/n_models)``, with ``s`` the standard deviation between models:
+    valid, but wider than needed when the training randomness is large.
 
     Parameters
     ----------
@@ -83,6 +93,9 @@ def ensemble_estimate(observable, samples, *, level=0.9, n_blocks=5):
         ``(n_trajectories, n_frames, n_features)`` (what ``MDNPropagator.sample``
         and ``SimulationResult.latent`` hold), a list of trajectories or an
         ``mdtraj.Trajectory`` (``SimulationResult.to_mdtraj()``).
+    groups : array-like of shape (n_models,) or None, default=None
+        The training resample of each model (``SimulatorEnsemble.groups_``); at
+        least two groups of equal size.
     level : float, default=0.9
         Confidence level of the interval, in (0, 1).
     n_blocks : int, default=5
@@ -92,29 +105,36 @@ def ensemble_estimate(observable, samples, *, level=0.9, n_blocks=5):
     -------
     result : Bunch
         ``value`` (mean over models), ``low``, ``high`` (the interval), ``level``,
-        ``spread`` (standard deviation between models), ``model_error``,
-        ``sampling_error``, ``per_model`` (n_models, ...), ``per_model_sampling_error``
-        (n_models, ...: each model's own block standard error, the paper-style
-        error bar of one run) and ``n_models``. Arrays
-        have the observable's shape; NaN where the observable was NaN for a model.
+        ``standard_error`` (of ``value``; the interval is
+        ``value ± t · standard_error``), ``dof`` (the degrees of freedom of ``t``),
+        ``spread`` (standard deviation between models), ``model_error``
+        (``sqrt(max(spread² - sampling², 0))``: the between-model part),
+        ``data_error`` and ``training_error`` (its two parts, NaN without
+        ``groups``), ``sampling_error``, ``per_model`` (n_models, ...),
+        ``per_model_sampling_error`` (n_models, ...: each model's own block
+        standard error, the paper-style error bar of one run) and ``n_models``.
+        Arrays have the observable's shape; NaN where the observable was NaN for a
+        model.
 
     Raises
     ------
     TypeError
         ``observable`` is not callable, or a sample is not numeric.
     ValueError
-        Fewer than two samples, ``level`` outside (0, 1), a sample too short for
-        ``n_blocks`` blocks, or an observable whose shape changes.
+        Fewer than two samples, ``groups`` of the wrong length, with fewer than
+        two groups or groups of unequal size, ``level`` outside (0, 1), a sample
+        too short for ``n_blocks`` blocks, or an observable whose shape changes.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklss.analysis import ensemble_estimate
     >>> rng = np.random.default_rng(0)
-    >>> runs = [rng.normal(loc=0.1 * k, size=(2000, 1)) for k in range(5)]
-    >>> est = ensemble_estimate(lambda t: np.concatenate(t).mean(), runs)
+    >>> runs = [rng.normal(loc=0.1 * (k // 2), size=(2000, 1)) for k in range(6)]
+    >>> est = ensemble_estimate(lambda t: np.concatenate(t).mean(), runs,
+    ...                         groups=[0, 0, 1, 1, 2, 2])
     >>> bool(est.low < est.value < est.high), est.n_models
-    (True, 5)
+    (True, 6)
     """
     if not callable(observable):
         raise TypeError(
@@ -135,6 +155,7 @@ def ensemble_estimate(observable, samples, *, level=0.9, n_blocks=5):
     if not 0.0 < float(level) < 1.0:
         raise ValueError(f"level must be in (0, 1); got {level!r}.")
     n_blocks = check_int(n_blocks, "n_blocks", 2)
+    members = _check_groups(groups, len(samples))
 
     per_model, sampling_var, shape = [], [], None
     for m, sample in enumerate(samples):
@@ -153,19 +174,82 @@ def ensemble_estimate(observable, samples, *, level=0.9, n_blocks=5):
     spread = per_model.std(axis=0, ddof=1)
     sampling = np.sqrt(np.mean(sampling_var, axis=0))
     model = np.sqrt(np.maximum(spread**2 - sampling**2, 0.0))
-    half = stats.t.ppf(0.5 + float(level) / 2.0, df=n - 1) * spread
+    nan = np.full_like(value, np.nan)
+    if members is None:
+        # Every model its own resample: s² estimates data² + within², and the
+        # mean over n resamples adds a 1/n share of it (see _random_effects).
+        variance, dof = spread**2 * (1.0 + 1.0 / n), np.full_like(value, n - 1.0)
+        data, training = nan, nan
+    else:
+        variance, dof, data, within = _random_effects(per_model, members)
+        training = np.sqrt(np.maximum(within**2 - sampling**2, 0.0))
+    se = np.sqrt(variance)
+    half = stats.t.ppf(0.5 + float(level) / 2.0, df=dof) * se
     return Bunch(
         value=value,
         low=value - half,
         high=value + half,
         level=float(level),
+        standard_error=se,
+        dof=dof,
         spread=spread,
         model_error=model,
+        data_error=data,
+        training_error=training,
         sampling_error=sampling,
         per_model=per_model,
         per_model_sampling_error=np.sqrt(np.array(sampling_var)),
         n_models=n,
     )
+
+
+def _check_groups(groups, n_models):
+    """Indices of the models of each group (equal sizes, at least two groups)."""
+    if groups is None:
+        return None
+    labels = np.asarray(groups)
+    if labels.shape != (n_models,):
+        raise ValueError(
+            f"groups must hold one label per model ({n_models}); got shape "
+            f"{labels.shape}."
+        )
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(counts) < 2 or counts.min() != counts.max():
+        raise ValueError(
+            "groups must have at least two groups of equal size; got group sizes "
+            f"{counts.tolist()}."
+        )
+    if counts[0] == 1:
+        return None  # one model per resample: nothing to pool
+    return [np.flatnonzero(inverse == g) for g in range(len(counts))]
+
+
+def _random_effects(per_model, members):
+    """Variance of the ensemble mean: resample (data) and within-resample parts.
+
+    The mean over ``k`` resamples is the bagged estimate plus the average of ``k``
+    resample deviations, hence ``data² (1 + 1/k) + within² / n``. Returns that
+    variance, Satterthwaite's degrees of freedom, the data standard deviation and
+    the pooled within-resample one.
+    """
+    n, k, r = len(per_model), len(members), len(members[0])
+    by_group = np.stack([per_model[idx] for idx in members])  # (k, r, ...)
+    between = by_group.mean(axis=1).var(axis=0, ddof=1)  # E = data² + within² / r
+    within = by_group.var(axis=1, ddof=1).mean(axis=0)  # E = within²
+    data = np.maximum(between - within / r, 0.0)
+    inflate = 1.0 + 1.0 / k
+    variance = inflate * data + within / n
+    # Satterthwaite for a * between - c * within (within / n alone when clipped).
+    c = inflate / r - 1.0 / n
+    df_b, df_w = k - 1.0, n - k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof = np.where(
+            data > 0,
+            variance**2 / ((inflate * between) ** 2 / df_b + (c * within) ** 2 / df_w),
+            df_w,
+        )
+    dof = np.where(np.isfinite(dof), np.maximum(dof, 1.0), df_b)
+    return variance, dof, np.sqrt(data), np.sqrt(within)
 
 
 def populations(X, regions, *, coordinate=0):
