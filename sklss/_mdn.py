@@ -104,6 +104,15 @@ class MDNPropagator(BaseNetwork):
         :meth:`sample` are ``lagtime`` frames apart.
     n_kernels : int, default=8
         Number of Gaussian kernels ``C`` in the mixture.
+    reversible : bool, default=False
+        Train on every transition in both directions, ``z_t -> z_{t+tau}`` and
+        ``z_{t+tau} -> z_t``. Equilibrium MD obeys detailed balance, so the joint
+        distribution of the pairs is symmetric; training on the symmetrised pairs
+        makes the learned chain's stationary distribution the marginal of the data
+        (for a perfectly fitted density), which keeps the thermodynamics of long
+        generated runs from drifting. Use it for equilibrium data only (not for
+        driven or non-stationary dynamics). The validation transitions are held
+        out before the reversal, so no reversed copy of a training pair validates.
     hidden_layer_sizes : tuple of int, default=(100, 100)
         Widths of the hidden layers.
     activation : {"relu", "tanh", "swish", "silu", "elu", "gelu", "leaky_relu", \
@@ -206,6 +215,7 @@ class MDNPropagator(BaseNetwork):
         **BaseNetwork._parameter_constraints,
         "lagtime": [Interval(Integral, 1, None, closed="left")],
         "n_kernels": [Interval(Integral, 1, None, closed="left")],
+        "reversible": ["boolean"],
     }
     _architecture_params = ("hidden_layer_sizes", "activation", "n_kernels")
     _size_params = ("hidden_layer_sizes", "n_kernels")
@@ -216,6 +226,7 @@ class MDNPropagator(BaseNetwork):
         lagtime=1,
         *,
         n_kernels=8,
+        reversible=False,
         hidden_layer_sizes=(100, 100),
         activation="relu",
         learning_rate_init=1e-3,
@@ -313,6 +324,8 @@ class MDNPropagator(BaseNetwork):
         )
         train_idx = train_idx.to(device)
         X0, X1 = W0[train_idx], W1[train_idx]
+        if self.reversible:
+            X0, X1 = torch.cat([X0, X1]), torch.cat([X1, X0])
         optimizer = torch.optim.Adam(network.parameters(), lr=lr)
         log_jac = scaler.log_abs_det
         K = self.n_kernels
@@ -328,6 +341,8 @@ class MDNPropagator(BaseNetwork):
         if val_idx is not None:
             val_idx = val_idx.to(device)
             V0, V1 = W0[val_idx], W1[val_idx]
+            if self.reversible:
+                V0, V1 = torch.cat([V0, V1]), torch.cat([V1, V0])
 
             def validate():
                 with torch.no_grad():
