@@ -158,9 +158,12 @@ def one_data_set(system, seed, n_models, n_jobs):
     return out
 
 
-def calibration(n_data_sets, n_models, n_jobs):
+SYSTEMS = {"four-well": four_well_system, "OU": ou_system}
+
+
+def calibration(n_data_sets, n_models, n_jobs, systems=tuple(SYSTEMS)):
     rows, records = [], {}
-    for make in (four_well_system, ou_system):
+    for make in (SYSTEMS[name] for name in systems):
         system = make()
         per_set = []
         t0 = time.perf_counter()
@@ -224,6 +227,9 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--n-data-sets", type=int, default=20)
     parser.add_argument("--n-models", type=int, default=10)
+    parser.add_argument(
+        "--systems", nargs="+", choices=tuple(SYSTEMS), default=list(SYSTEMS)
+    )
     parser.add_argument("--json", default=None, help="write the raw results here")
     args = parser.parse_args()
 
@@ -237,7 +243,7 @@ def main():
         return
 
     n_sets, n_models = (3, 4) if args.quick else (args.n_data_sets, args.n_models)
-    rows, records = calibration(n_sets, n_models, args.n_jobs)
+    rows, records = calibration(n_sets, n_models, args.n_jobs, args.systems)
     print(
         f"\n{n_sets} data sets, {n_models} models each, nominal {LEVEL:.0%} intervals\n"
     )

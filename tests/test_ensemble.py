@@ -355,3 +355,47 @@ def test_groups_are_checked():
         ensemble_estimate(np.mean, runs, groups=[0, 0, 1])
     with pytest.raises(ValueError, match="at least two groups"):
         ensemble_estimate(np.mean, runs, groups=[0, 0, 0])
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def _calibration_benchmark():
+    """The calibration code of ``benchmarks/bench_ensemble.py`` (one place)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ensemble.py"
+    spec = importlib.util.spec_from_file_location("bench_ensemble", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calibration_smoke():
+    """Two OU data sets, four models: the experiment runs end to end and the
+    intervals are finite, ordered and split into their parts."""
+    bench = _calibration_benchmark()
+    rows, records = bench.calibration(2, 4, 2, systems=("OU",))
+    assert [r[:2] for r in rows] == [("OU", "populations"), ("OU", "slowest time")]
+    for record in records["OU"]:
+        for obs in ("populations", "slowest time"):
+            entry = record[obs]
+            assert np.all(np.isfinite(entry["standard_error"]))
+            assert np.all(np.array(entry["standard_error"]) > 0)
+            assert len(entry["covered"]) == len(entry["truth"])
+    # The four regions' populations are probabilities that sum to one.
+    for record in records["OU"]:
+        assert sum(record["populations"]["value"]) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_ensemble_intervals_are_calibrated_slow():
+    """20 independent OU data sets, 10 models each: the nominal 90% intervals of
+    the four populations and the relaxation time cover the exact values in 75-98%
+    of the data sets; the sampling-only error bar of one model covers far less."""
+    bench = _calibration_benchmark()
+    rows, _ = bench.calibration(20, 10, 2, systems=("OU",))
+    for _, obs, coverage, _worst, _plain, naive, *_ in rows:
+        assert 0.75 <= coverage <= 0.98, (obs, coverage)
+        assert naive < coverage, (obs, naive, coverage)
