@@ -28,6 +28,10 @@ _LAZY = {
     "DistanceFeaturizer": "._molecules",
     "AlignedCoordinates": "._molecules",
     "to_trajectory": "._molecules",
+    "sample_to_zarr": "._distributed",
+    "open_zarr_trajectories": "._distributed",
+    "ZarrTrajectories": "._distributed",
+    "set_worker_threads": "._distributed",
 }
 
 __all__ = ["__version__", "split_trajectory", *_LAZY]

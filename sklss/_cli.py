@@ -139,11 +139,58 @@ def _earlier_outputs(prefix):
 
     pattern = re.compile(
         re.escape(prefix.name)
-        + r"(\.npz|\.manifest\.json|_topology\.pdb|_\d+\.(dcd|xtc|pdb))"
+        + r"(\.npz|\.zarr|\.manifest\.json|_topology\.pdb|_\d+\.(dcd|xtc|pdb))"
     )
     if not prefix.parent.is_dir():
         return []
     return sorted(p for p in prefix.parent.iterdir() if pattern.fullmatch(p.name))
+
+
+def _store_state(path):
+    """Whether ``path`` holds a "complete" or "incomplete" sklss store (or None)."""
+    from . import open_zarr_trajectories
+
+    try:
+        store = open_zarr_trajectories(path, allow_incomplete=True)
+    except (ValueError, OSError, ImportError):
+        return None
+    return "complete" if store.complete else "incomplete"
+
+
+def _check_removable(paths):
+    """Refuse to replace a directory that is not a sklss trajectory store."""
+    for path in paths:
+        if path.is_dir() and _store_state(path) is None:
+            raise ValueError(
+                f"{path} is not a sklss trajectory store, so --overwrite leaves it "
+                "alone; move it away or choose another --out."
+            )
+
+
+def _remove_outputs(paths):
+    """Delete the outputs of an earlier run; a directory only if it is a store."""
+    import shutil
+
+    _check_removable(paths)
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _tree_sha256(directory):
+    """A checksum of a directory: sha256 of its files' sorted paths and sha256s."""
+    import hashlib
+
+    from ._io import file_sha256
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
+    for path in files:
+        relative = path.relative_to(directory).as_posix()
+        digest.update(f"{relative}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest(), files
 
 
 def _gib(n):
@@ -192,6 +239,11 @@ def _simulate(args):
 
     from ._io import atomic_path, file_sha256
 
+    if args.scheduler is not None and not args.zarr:
+        raise ValueError(
+            "--scheduler applies only with --zarr (the cluster's workers write into "
+            f"one Zarr store); got --scheduler {args.scheduler!r} without --zarr."
+        )
     if args.n_steps < 1 or args.n_trajectories < 1 or args.decode_stride < 1:
         raise ValueError(
             "--n-steps, --n-trajectories and --decode-stride must be >= 1, got "
@@ -206,12 +258,21 @@ def _simulate(args):
             f"{exc.strerror or exc}"
         ) from None
     earlier = _earlier_outputs(prefix)
+    store = prefix.with_name(prefix.name + ".zarr")
+    if args.zarr and store in earlier and _store_state(store) == "incomplete":
+        # An interrupted --zarr run: the same command completes it.
+        earlier.remove(store)
+        if not args.overwrite:
+            print(f"completing the interrupted run in {store}")
     if earlier and not args.overwrite:
         names = ", ".join(p.name for p in earlier[:5]) + (", ..." * (len(earlier) > 5))
         raise ValueError(
             f"Outputs of an earlier run exist in {prefix.parent}: {names}. Choose "
             "another --out, or pass --overwrite to replace them."
         )
+    _check_removable(earlier)  # before any work
+    if args.zarr:
+        return _simulate_zarr(args, prefix, store, earlier)
     sim = _load(args)
     molecular = (
         getattr(sim, "coordinates_", None) is not None
@@ -231,8 +292,7 @@ def _simulate(args):
         prefix, result.n_trajectories, args.format, molecular
     )
     # The earlier run's files go first: nothing of it may pass for part of this one.
-    for path in earlier:
-        path.unlink()
+    _remove_outputs(earlier)
     npz, written = files[0], []
     if molecular:
         topology, structures = files[1], files[2:]
@@ -279,6 +339,92 @@ def _simulate(args):
         f"({result.timestep} time units apart)"
     )
     for path in [*written, manifest_path]:
+        print(f"wrote {path}")
+    return 0
+
+
+def _connect(scheduler):
+    """A dask.distributed client (and the cluster it started, or None)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError(
+            "--scheduler needs dask.distributed: pip install 'sklss[distributed]'"
+        ) from None
+    if scheduler == "local":
+        cluster = LocalCluster(threads_per_worker=1)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler), None
+    except (OSError, ValueError) as exc:
+        raise OSError(
+            f"cannot connect to the Dask scheduler at --scheduler {scheduler!r}: {exc}"
+        ) from None
+
+
+def _simulate_zarr(args, prefix, store, earlier):
+    """``sklss simulate --zarr``: generate into PREFIX.zarr, chunk by chunk."""
+    import contextlib
+    import json
+
+    from . import sample_to_zarr
+    from ._io import atomic_path, file_sha256
+
+    sim = _load(args)
+    _remove_outputs([p for p in earlier if p != store])
+    client = cluster = None
+    try:
+        if args.scheduler is not None:
+            client, cluster = _connect(args.scheduler)
+            address = getattr(client.scheduler, "address", args.scheduler)
+            print(f"generating on the Dask cluster at {address}")
+        result = sample_to_zarr(
+            sim,
+            store,
+            n_steps=args.n_steps,
+            n_trajectories=args.n_trajectories,
+            decode_stride=args.decode_stride,
+            client=client,
+            random_state=args.seed,
+            overwrite=args.overwrite,
+        )
+    finally:
+        for resource in (client, cluster):
+            if resource is not None:
+                with contextlib.suppress(Exception):
+                    resource.close()
+    digest, files = _tree_sha256(store)
+    manifest_path = prefix.with_name(prefix.name + ".manifest.json")
+    # The manifest comes last: a run without one did not finish.
+    manifest = {
+        "complete": True,
+        "sklss_version": __version__,
+        "model": str(args.model),
+        "model_sha256": file_sha256(args.model),
+        "n_steps": args.n_steps,
+        "n_trajectories": args.n_trajectories,
+        "seed": result.attrs["seed"],
+        "decode_stride": args.decode_stride,
+        "timestep": result.timestep,
+        "files": [
+            {
+                "name": store.name,
+                "format": "zarr",
+                "bytes": sum(p.stat().st_size for p in files),
+                "n_files": len(files),
+                "sha256": digest,
+                "sha256_of": "the sorted lines '<path in the store>\\0<sha256 of the "
+                "file>\\n' of every file in the store",
+            }
+        ],
+    }
+    with atomic_path(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(
+        f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
+        f"({result.timestep} time units apart)"
+    )
+    for path in (store, manifest_path):
         print(f"wrote {path}")
     return 0
 
@@ -351,8 +497,28 @@ def build_parser():
         action="store_true",
         help="replace the outputs of an earlier run with the same prefix",
     )
-    sim.add_argument("--format", choices=("dcd", "xtc", "pdb"), default="dcd")
+    sim.add_argument(
+        "--format",
+        choices=("dcd", "xtc", "pdb"),
+        default="dcd",
+        help="structure files of molecular models (not with --zarr)",
+    )
     sim.add_argument("--decode-stride", type=int, default=1)
+    sim.add_argument(
+        "--zarr",
+        action="store_true",
+        help="write one Zarr store PREFIX.zarr instead (generated chunk by chunk, "
+        "any size; rerunning an interrupted run completes it; read it with "
+        "sklss.open_zarr_trajectories)",
+    )
+    sim.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="with --zarr: generate on the Dask cluster whose scheduler is at "
+        "ADDRESS (e.g. tcp://10.0.0.1:8786; the workers must see --out), or "
+        "'local' for a cluster on this machine",
+    )
     sim.add_argument("--device", default=None, help="cpu, cuda or auto")
     _allow_pickle_option(sim)
     sim.set_defaults(func=_simulate)

@@ -397,6 +397,19 @@ def check_int(value, name, minimum=None):
     return int(value)
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool, or raise a ``TypeError`` that names the argument.
+
+    ``True``/``False`` and ``numpy.bool_`` are accepted; 0, 1 and other truthy
+    values are refused, so that a misplaced argument is not silently read as a flag.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"{name} must be a bool; got {value!r} of type {type(value).__name__}."
+        )
+    return bool(value)
+
+
 def check_lagtime(lagtime, name="lagtime", *, trajectories=None, data_name="X"):
     """Return ``lagtime`` (in frames) as a positive int or raise a clear error.
 

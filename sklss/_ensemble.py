@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import reject_bool_numbers, store_init_params
 from ._data import check_trajectories
+from ._distributed import limit_threads_in_worker
 
 __all__ = ["SimulatorEnsemble"]
 
@@ -311,9 +312,11 @@ def _rewarn(outputs):
 
 @_recording
 def _fit_one(model, X, y):
+    limit_threads_in_worker()
     return model.fit(X) if y is None else model.fit(X, y)
 
 
 @_recording
 def _sample_one(model, args, kwargs, seed):
+    limit_threads_in_worker()
     return model.sample(*args, random_state=seed, **kwargs)

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_int, check_trajectories
+from ._data import check_bool, check_int, check_trajectories
 
 __all__ = [
     "AlignedCoordinates",
@@ -356,11 +356,7 @@ class DistanceFeaturizer(_TrajectoryTransformer):
 
     def _fit_topology(self, trajs):
         n = check_int(self.exclude_neighbors, "exclude_neighbors", 0)
-        if not isinstance(self.periodic, bool | np.bool_):
-            raise TypeError(
-                f"periodic must be a bool; got {self.periodic!r} of type "
-                f"{type(self.periodic).__name__}."
-            )
+        check_bool(self.periodic, "periodic")
         top = trajs[0].topology
         idx = _select(top, self.selection)
         i, j = np.triu_indices(len(idx), k=n + 1)

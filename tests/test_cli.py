@@ -306,3 +306,152 @@ def test_an_interrupted_run_has_no_manifest(model_path, tmp_path, monkeypatch, c
     assert "incomplete" in capsys.readouterr().err
     # Neither a half-written file nor a manifest claiming completion.
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------- --zarr, --scheduler
+
+
+def _tree_digest(directory):
+    """sha256 over the sorted '<path>\\0<sha256>\\n' lines of a directory's files."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        line = path.relative_to(directory).as_posix() + "\0"
+        line += hashlib.sha256(path.read_bytes()).hexdigest() + "\n"
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def test_simulate_zarr_writes_one_store_and_a_manifest(model_path, tmp_path, capsys):
+    pytest.importorskip("zarr")
+    pytest.importorskip("dask")
+    from sklss._distributed import open_zarr_trajectories, sample_to_zarr
+
+    assert _simulate(model_path, tmp_path / "run", "--zarr") == 0
+    assert f"wrote {tmp_path / 'run.zarr'}" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.manifest.json",
+        "run.zarr",
+    ]
+    store = open_zarr_trajectories(tmp_path / "run.zarr")
+    assert store.latent.shape == (3, 31, 1) and store.configurations.shape == (3, 31, 3)
+    expected = sample_to_zarr(
+        sklss.load(model_path),
+        tmp_path / "direct" / "run.zarr",
+        n_steps=30,
+        n_trajectories=3,
+        random_state=1,
+        verbose=False,
+    )
+    np.testing.assert_array_equal(store.latent.compute(), expected.latent.compute())
+    manifest = json.loads((tmp_path / "run.manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["seed"] == 1
+    (entry,) = manifest["files"]
+    files = [p for p in (tmp_path / "run.zarr").rglob("*") if p.is_file()]
+    assert entry["name"] == "run.zarr" and entry["format"] == "zarr"
+    assert entry["n_files"] == len(files)
+    assert entry["bytes"] == sum(p.stat().st_size for p in files)
+    assert entry["sha256"] == _tree_digest(tmp_path / "run.zarr")
+    assert entry["sha256"] == _tree_digest(tmp_path / "direct" / "run.zarr")
+
+
+def test_scheduler_is_only_valid_with_zarr(model_path, tmp_path, capsys):
+    assert _simulate(model_path, tmp_path / "run", "--scheduler", "local") == 2
+    err = capsys.readouterr().err
+    assert "--scheduler applies only with --zarr" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_zarr_on_a_scheduler_writes_the_same_store(model_path, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    assert _simulate(model_path, tmp_path / "here", "--zarr") == 0
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        args = ("--zarr", "--scheduler", cluster.scheduler_address)
+        assert _simulate(model_path, tmp_path / "there", *args) == 0
+    here = json.loads((tmp_path / "here.manifest.json").read_text())
+    there = json.loads((tmp_path / "there.manifest.json").read_text())
+    assert there["files"][0]["sha256"] == here["files"][0]["sha256"]
+
+
+def test_scheduler_local_starts_and_closes_a_cluster(
+    model_path, tmp_path, monkeypatch, capsys
+):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    started = []
+    real = distributed.LocalCluster
+
+    def small_local_cluster(**kwargs):  # in this process: quick to start
+        started.append(kwargs)
+        cluster = real(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        )
+        started.append(cluster)
+        return cluster
+
+    monkeypatch.setattr(distributed, "LocalCluster", small_local_cluster)
+    assert (
+        _simulate(model_path, tmp_path / "run", "--zarr", "--scheduler", "local") == 0
+    )
+    assert started[0] == {"threads_per_worker": 1}
+    assert started[1].status.name == "closed"
+    assert "generating on the Dask cluster" in capsys.readouterr().out
+
+
+def test_unreachable_scheduler_is_reported(model_path, tmp_path, capsys):
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = _simulate(
+            model_path, tmp_path / "run", "--zarr", "--scheduler", "tcp://127.0.0.1:9"
+        )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to the Dask scheduler at --scheduler" in err
+    assert not (tmp_path / "run.manifest.json").exists()
+
+
+def test_an_interrupted_zarr_run_is_completed_by_the_same_command(
+    model_path, tmp_path, capsys
+):
+    zarr = pytest.importorskip("zarr")
+    assert _simulate(model_path, tmp_path / "run", "--zarr") == 0
+    first = json.loads((tmp_path / "run.manifest.json").read_text())
+    # What a killed run leaves: a chunk without its marker, no manifest.
+    group = zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")
+    group["chunk_done"][0] = 0
+    group["latent"][:] = np.nan
+    group.attrs["complete"] = False
+    (tmp_path / "run.manifest.json").unlink()
+    capsys.readouterr()
+    assert _simulate(model_path, tmp_path / "run", "--zarr") == 0
+    assert "completing the interrupted run" in capsys.readouterr().out
+    again = json.loads((tmp_path / "run.manifest.json").read_text())
+    assert again["files"] == first["files"]
+    # A complete run is kept unless --overwrite.
+    assert _simulate(model_path, tmp_path / "run", "--zarr", n_steps=5) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (
+        _simulate(model_path, tmp_path / "run", "--zarr", "--overwrite", n_steps=5) == 0
+    )
+    assert json.loads((tmp_path / "run.manifest.json").read_text())["n_steps"] == 5
+
+
+def test_overwrite_replaces_stores_but_not_other_directories(
+    model_path, tmp_path, capsys
+):
+    pytest.importorskip("zarr")
+    assert _simulate(model_path, tmp_path / "run", "--zarr") == 0
+    assert _simulate(model_path, tmp_path / "run", "--overwrite") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.manifest.json",
+        "run.npz",
+    ]
+    mine = tmp_path / "mine.zarr"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert _simulate(model_path, tmp_path / "mine", "--zarr", "--overwrite") == 2
+    assert "not a sklss trajectory store" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep me"
