@@ -232,8 +232,29 @@ def _check_resources(args, sim, prefix, molecular):
         )
 
 
-def _simulate(args):
+def _write_manifest(path, args, seed, timestep, files):
+    """``PREFIX.manifest.json``, written last: a run without one did not finish."""
     import json
+
+    from ._io import atomic_path, file_sha256
+
+    manifest = {
+        "complete": True,
+        "sklss_version": __version__,
+        "model": str(args.model),
+        "model_sha256": file_sha256(args.model),
+        "n_steps": args.n_steps,
+        "n_trajectories": args.n_trajectories,
+        "seed": seed,
+        "decode_stride": args.decode_stride,
+        "timestep": timestep,
+        "files": files,
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _simulate(args):
 
     import numpy as np
 
@@ -316,24 +337,11 @@ def _simulate(args):
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
     written.insert(0, npz)
-    # The manifest comes last: a run without one did not finish.
-    manifest = {
-        "complete": True,
-        "sklss_version": __version__,
-        "model": str(args.model),
-        "model_sha256": file_sha256(args.model),
-        "n_steps": args.n_steps,
-        "n_trajectories": args.n_trajectories,
-        "seed": args.seed,
-        "decode_stride": args.decode_stride,
-        "timestep": result.timestep,
-        "files": [
-            {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
-            for p in written
-        ],
-    }
-    with atomic_path(manifest_path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    files = [
+        {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+        for p in written
+    ]
+    _write_manifest(manifest_path, args, args.seed, result.timestep, files)
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
         f"({result.timestep} time units apart)"
@@ -365,10 +373,8 @@ def _connect(scheduler):
 def _simulate_zarr(args, prefix, store, earlier):
     """``sklss simulate --zarr``: generate into PREFIX.zarr, chunk by chunk."""
     import contextlib
-    import json
 
     from . import sample_to_zarr
-    from ._io import atomic_path, file_sha256
 
     sim = _load(args)
     _remove_outputs([p for p in earlier if p != store])
@@ -395,31 +401,18 @@ def _simulate_zarr(args, prefix, store, earlier):
                     resource.close()
     digest, files = _tree_sha256(store)
     manifest_path = prefix.with_name(prefix.name + ".manifest.json")
-    # The manifest comes last: a run without one did not finish.
-    manifest = {
-        "complete": True,
-        "sklss_version": __version__,
-        "model": str(args.model),
-        "model_sha256": file_sha256(args.model),
-        "n_steps": args.n_steps,
-        "n_trajectories": args.n_trajectories,
-        "seed": result.attrs["seed"],
-        "decode_stride": args.decode_stride,
-        "timestep": result.timestep,
-        "files": [
-            {
-                "name": store.name,
-                "format": "zarr",
-                "bytes": sum(p.stat().st_size for p in files),
-                "n_files": len(files),
-                "sha256": digest,
-                "sha256_of": "the sorted lines '<path in the store>\\0<sha256 of the "
-                "file>\\n' of every file in the store",
-            }
-        ],
-    }
-    with atomic_path(manifest_path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    files = [
+        {
+            "name": store.name,
+            "format": "zarr",
+            "bytes": sum(p.stat().st_size for p in files),
+            "n_files": len(files),
+            "sha256": digest,
+            "sha256_of": "the sorted lines '<path in the store>\\0<sha256 of the "
+            "file>\\n' of every file in the store",
+        }
+    ]
+    _write_manifest(manifest_path, args, result.attrs["seed"], result.timestep, files)
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
         f"({result.timestep} time units apart)"
@@ -527,6 +520,10 @@ def build_parser():
     info.add_argument("model", help="simulator saved with sklss.save (.sklss)")
     _allow_pickle_option(info)
     info.set_defaults(func=_info)
+
+    from .adaptive import add_cli_parser as add_adaptive
+
+    add_adaptive(sub)
     return parser
 
 
@@ -551,8 +548,12 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         print(
-            f"sklss {args.command}: interrupted; outputs without a manifest are "
-            "incomplete",
+            f"sklss {args.command}: interrupted; "
+            + (
+                "rerun the same command to resume from the segments on disk"
+                if args.command == "adaptive"
+                else "outputs without a manifest are incomplete"
+            ),
             file=sys.stderr,
         )
         return 130

@@ -623,6 +623,31 @@ def check_real_array(value, name, *, ndim=None, allow_nan=False):
     return arr
 
 
+def check_seed(random_state, name="random_state", *, reason="it must be recorded"):
+    """``random_state`` as None or an int in ``[0, 2**32 - 1]``, for runs whose seed
+    is written to disk (to resume or reproduce them); a ``RandomState`` is refused
+    with ``reason``.
+    """
+    expected = "None or an int in [0, 2**32 - 1]"
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState) or random_state is np.random:
+        raise TypeError(
+            f"{name} must be {expected}; got a numpy random state, which cannot be "
+            f"used here: {reason}. Pass an int."
+        )
+    if isinstance(random_state, bool | np.bool_) or not isinstance(
+        random_state, numbers.Integral
+    ):
+        raise TypeError(
+            f"{name} must be {expected}; got {random_state!r} of type "
+            f"{type(random_state).__name__}."
+        )
+    if not 0 <= random_state <= 2**32 - 1:
+        raise ValueError(f"{name} must be {expected}; got {random_state}.")
+    return int(random_state)
+
+
 def check_random_state_named(random_state, name="random_state"):
     """:func:`sklearn.utils.check_random_state` with errors that name the argument.
 

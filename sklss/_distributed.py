@@ -24,7 +24,7 @@ from ._data import (
     check_bool,
     check_fits_in_memory,
     check_int,
-    check_random_state_named,
+    check_seed,
 )
 from ._io import check_path
 from ._version import __version__
@@ -396,18 +396,6 @@ def _check_simulator(simulator):
     check_is_fitted(simulator)
 
 
-def _check_seed(random_state):
-    """``random_state`` as None or an int in [0, 2**32 - 1]."""
-    if isinstance(random_state, np.random.RandomState):
-        raise TypeError(
-            "random_state must be None or an int in [0, 2**32 - 1]; got a "
-            "numpy.random.RandomState, whose state cannot be recorded in the store "
-            "(so the run could be neither resumed nor reproduced). Pass an int."
-        )
-    check_random_state_named(random_state)
-    return None if random_state is None else int(random_state)
-
-
 def _check_client(client):
     if client is None:
         return None
@@ -669,7 +657,10 @@ def sample_to_zarr(
             check_int(chunk_trajectories, "chunk_trajectories", 1), n_trajectories
         )
     client = _check_client(client)
-    seed = random_state = _check_seed(random_state)
+    seed = random_state = check_seed(
+        random_state,
+        reason="the seed is recorded in the store to resume and reproduce the run",
+    )
     overwrite = check_bool(overwrite, "overwrite")
     verbose = check_bool(verbose, "verbose")
     if path.exists() and not path.is_dir():

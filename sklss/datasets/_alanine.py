@@ -130,9 +130,21 @@ def _openmm_topology_and_positions():
     return pdb.topology, pdb.positions
 
 
-def _build_simulation(platform, seed):
-    import openmm
-    from openmm import app, unit
+def _build_system():
+    """The alanine dipeptide system, its topology and its starting positions.
+
+    The one builder of the physics of :func:`load_alanine_dipeptide`; also used by
+    :meth:`sklss.md.OpenMMEngine.alanine_dipeptide`, so that MD run there and the
+    data set share force field, solvent model and constraints.
+
+    Returns
+    -------
+    system : openmm.System
+    topology : openmm.app.Topology
+    positions : list of openmm.Vec3 (a Quantity in nm)
+        The extended structure of the package data, not minimised.
+    """
+    from openmm import app
 
     topology, positions = _openmm_topology_and_positions()
     forcefield = app.ForceField(*_SETTINGS["forcefield"])
@@ -141,6 +153,14 @@ def _build_simulation(platform, seed):
     system = forcefield.createSystem(
         topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds
     )
+    return system, topology, positions
+
+
+def _build_simulation(platform, seed):
+    import openmm
+    from openmm import unit
+
+    system, topology, positions = _build_system()
     integrator = openmm.LangevinMiddleIntegrator(
         _SETTINGS["temperature_K"] * unit.kelvin,
         _SETTINGS["friction_per_ps"] / unit.picosecond,
