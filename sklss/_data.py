@@ -636,16 +636,7 @@ def check_seed(random_state, name="random_state", *, reason="it must be recorded
             f"{name} must be {expected}; got a numpy random state, which cannot be "
             f"used here: {reason}. Pass an int."
         )
-    if isinstance(random_state, bool | np.bool_) or not isinstance(
-        random_state, numbers.Integral
-    ):
-        raise TypeError(
-            f"{name} must be {expected}; got {random_state!r} of type "
-            f"{type(random_state).__name__}."
-        )
-    if not 0 <= random_state <= 2**32 - 1:
-        raise ValueError(f"{name} must be {expected}; got {random_state}.")
-    return int(random_state)
+    return _seed_int(random_state, name, expected)
 
 
 def check_random_state_named(random_state, name="random_state"):
@@ -675,16 +666,18 @@ def check_random_state_named(random_state, name="random_state"):
     if isinstance(random_state, np.random.RandomState):
         return random_state
     expected = "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState"
-    if isinstance(random_state, bool | np.bool_) or not isinstance(
-        random_state, numbers.Integral
-    ):
+    return np.random.RandomState(_seed_int(random_state, name, expected))
+
+
+def _seed_int(value, name, expected):
+    """``value`` as an int seed in ``[0, 2**32 - 1]`` (bool refused)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"{name} must be {expected}; got {random_state!r} of type "
-            f"{type(random_state).__name__}."
+            f"{name} must be {expected}; got {value!r} of type {type(value).__name__}."
         )
-    if not 0 <= random_state <= 2**32 - 1:
-        raise ValueError(f"{name} must be {expected}; got {random_state}.")
-    return np.random.RandomState(int(random_state))
+    if not 0 <= value <= 2**32 - 1:
+        raise ValueError(f"{name} must be {expected}; got {value}.")
+    return int(value)
 
 
 def _system_memory():
