@@ -19,6 +19,8 @@ from ._base import (
 from ._data import (
     check_fits_in_memory,
     check_int,
+    check_random_state_named,
+    check_real,
     check_real_array,
     check_trajectories,
     lagged_pairs,
@@ -615,6 +617,92 @@ class MDNPropagator(BaseNetwork):
         ll = self._transition_log_likelihood(X, name="X")
         ll = ll if isinstance(ll, list) else [ll]
         return float(np.concatenate(ll).mean())
+
+    def check_stationarity(
+        self, Z, *, n_trajectories=100, length_factor=10, random_state=0, **check
+    ):
+        """Whether long runs of the learned chain keep the populations of ``Z``.
+
+        A propagator can reproduce every short transition well and still have a
+        slightly wrong stationary distribution, so that the populations of long
+        generated runs drift away from the data. This generates
+        ``n_trajectories`` runs started from frames spread evenly over ``Z``,
+        together ``length_factor`` times as many frames as ``Z`` holds, and
+        compares their marginal distributions with those of ``Z`` against the
+        data's own block-to-block noise
+        (:func:`sklss.analysis.compare_stationary_distributions`), warning when
+        the gap is larger.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_frames, n_components) or list of such
+            Latent trajectories of the equilibrium data, typically those the
+            propagator was fitted on.
+        n_trajectories : int, default=100
+            Number of generated runs (at most the number of frames of ``Z``).
+        length_factor : float, default=10
+            Generated frames per frame of ``Z`` (> 0): long runs show drifts
+            that short ones hide.
+        random_state : int, RandomState instance or None, default=0
+            Seed of the sampling and of the bootstrap.
+        **check
+            Passed to :func:`~sklss.analysis.compare_stationary_distributions`
+            (``bins``, ``coordinates``, ``n_blocks``, ``level``, ``tolerance``,
+            ``n_resamples``).
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            The result of
+            :func:`~sklss.analysis.compare_stationary_distributions` (per
+            coordinate: ``distance``, ``noise``, ``threshold``, ``ratio``,
+            ``p_value``; overall ``passed``), with ``n_steps`` added, the
+            number of propagator steps of each generated run.
+
+        Warns
+        -----
+        UserWarning
+            When the generated populations differ from those of ``Z`` by more
+            than the data's noise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy.signal import lfilter
+        >>> from sklss import MDNPropagator
+        >>> rng = np.random.default_rng(0)
+        >>> Z = lfilter([0.3], [1, -0.95], rng.normal(size=5000))[:, None]
+        >>> mdn = MDNPropagator(n_kernels=2, max_epochs=50, random_state=0).fit(Z)
+        >>> check = mdn.check_stationarity(Z, n_trajectories=20)
+        >>> check.distance.shape, check.n_steps
+        ((1,), 2499)
+        """
+        from .analysis import compare_stationary_distributions
+
+        check_is_fitted(self)
+        trajs = check_trajectories(self, Z, reset=False, name="Z")
+        n_frames = sum(len(t) for t in trajs)
+        n_trajectories = check_int(n_trajectories, "n_trajectories", 1)
+        if n_trajectories > n_frames:
+            raise ValueError(
+                f"n_trajectories must be at most the {n_frames} frames of Z; got "
+                f"{n_trajectories}."
+            )
+        length_factor = check_real(
+            length_factor, "length_factor", low=0.0, closed="neither"
+        )
+        rng = check_random_state_named(random_state)
+        frames = np.concatenate(trajs)
+        starts = frames[np.linspace(0, n_frames - 1, n_trajectories).astype(int)]
+        n_steps = max(1, int(np.ceil(length_factor * n_frames / n_trajectories)) - 1)
+        generated = self.sample(
+            starts, n_steps, random_state=rng.randint(np.iinfo(np.int32).max)
+        )
+        result = compare_stationary_distributions(
+            trajs, generated, random_state=rng, **check
+        )
+        result.n_steps = n_steps
+        return result
 
     @_deprecate_positional_args(version="0.3")
     def sample(self, start, n_steps, *, random_state=None, out=None):

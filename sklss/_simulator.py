@@ -443,6 +443,40 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         Z = self._encode(trajs)
         return Z if trajs.is_list else Z[0]
 
+    def check_stationarity(self, X, **kwargs):
+        """Whether long latent runs keep the populations of the encoded ``X``.
+
+        ``X`` is encoded and handed to
+        :meth:`MDNPropagator.check_stationarity
+        <sklss.MDNPropagator.check_stationarity>` of ``propagator_``: long runs
+        of the propagator are compared with the latent data against the data's
+        own block-to-block noise, with a ``UserWarning`` when their populations
+        drift.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_frames, n_features) or list of such
+            Equilibrium features, typically those the simulator was fitted on.
+        **kwargs
+            Passed to :meth:`MDNPropagator.check_stationarity
+            <sklss.MDNPropagator.check_stationarity>` (``n_trajectories``,
+            ``length_factor``, ``random_state`` and the options of
+            :func:`~sklss.analysis.compare_stationary_distributions`).
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            Distances, noise levels, thresholds and the verdict per latent
+            coordinate.
+        """
+        check_is_fitted(self)
+        if not hasattr(self.propagator_, "check_stationarity"):
+            raise TypeError(
+                "check_stationarity needs a propagator with a check_stationarity "
+                f"method, such as MDNPropagator; got {type(self.propagator_).__name__}."
+            )
+        return self.propagator_.check_stationarity(self.transform(X), **kwargs)
+
     # -- sampling --------------------------------------------------------------------
 
     def _start(self, start, n_trajectories, start_space, rng):

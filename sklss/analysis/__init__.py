@@ -38,6 +38,7 @@ from ._ramachandran import (
     compare_ramachandran,
     ramachandran_free_energy,
 )
+from ._stationarity import compare_stationary_distributions
 from ._structure import compare_bond_lengths, radius_of_gyration, rmsd_to_reference
 from ._tica import tica_comparison
 from ._transitions import assign_cores, count_transitions, metastable_cores
@@ -52,6 +53,7 @@ __all__ = [
     "fit_relaxation_times",
     "msm_timescales",
     "total_variation",
+    "compare_stationary_distributions",
     "tica_comparison",
     "rmsd_to_reference",
     "radius_of_gyration",
