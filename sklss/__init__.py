@@ -32,6 +32,10 @@ _LAZY = {
     "open_zarr_trajectories": "._distributed",
     "ZarrTrajectories": "._distributed",
     "set_worker_threads": "._distributed",
+    "featurize_to_zarr": "._store",
+    "open_feature_store": "._store",
+    "FeatureStore": "._store",
+    "LazyTrajectory": "._store",
 }
 
 __all__ = ["__version__", "split_trajectory", *_LAZY]

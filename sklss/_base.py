@@ -311,6 +311,8 @@ class TrainingPlan:
     validate: object = None
     early_stopping: bool = True
     callbacks: list = field(default_factory=list)
+    # For data streamed from disk: the minibatches of one epoch (see train).
+    batches: object = None
     # Training state held in modules (a weight average): snapshotted and restored
     # with the model's modules, never assigned to the estimator.
     extra_modules: dict = field(default_factory=dict)
@@ -444,6 +446,7 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
                 verbose=self.verbose,
                 desc=f"{type(self).__name__}.fit",
                 callbacks=callbacks,
+                batches=plan.batches,
                 # train <- _fit <- fit <- scikit-learn's fit wrapper <- the caller
                 stacklevel=5,
             )
@@ -620,6 +623,67 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
             name: copy.deepcopy(getattr(self, name)).requires_grad_(True)
             for name in self._module_attributes
         }
+
+    def _streamed_plan(
+        self,
+        pairs,
+        scaler,
+        device,
+        generator,
+        *,
+        update,
+        outputs,
+        evaluate,
+        optimizers,
+        reverse=False,
+    ):
+        """The training plan for time-lagged pairs streamed from disk.
+
+        ``pairs`` is a :class:`sklss._store.PairBlocks`. Whole blocks are held out
+        for validation (``validation_fraction`` of them); an epoch reads the
+        training blocks a few at a time in a random order and draws minibatches
+        from their shuffled pairs (each pair also reversed when ``reverse``).
+        ``update(A, B)`` is the optimisation step on scaled tensors;
+        ``outputs(A, B)`` gives a tuple of tensors per validation block, and
+        ``evaluate(*outputs)`` the validation loss from their concatenations.
+        """
+        train_blocks, val_blocks = pairs.split(self.validation_fraction, generator)
+        n_train = sum(b - a for _, a, b in train_blocks) * (2 if reverse else 1)
+        batch_size = min(self.batch_size, n_train)
+
+        def tensors(A, B):
+            return (
+                scaler.to_tensor(A, device, pairs.name),
+                scaler.to_tensor(B, device, pairs.name),
+            )
+
+        def batches():
+            for A, B in pairs.minibatches(
+                train_blocks, batch_size, generator, reverse=reverse
+            ):
+                yield tensors(A, B)
+
+        validate = None
+        if val_blocks is not None:
+
+            def validate():
+                parts = []
+                with torch.inference_mode():
+                    for block in val_blocks:
+                        A, B = tensors(*pairs.read(block))
+                        parts.append(outputs(A, B))
+                        if reverse:
+                            parts.append(outputs(B, A))
+                    return evaluate(*(torch.cat(p) for p in zip(*parts, strict=True)))
+
+        return TrainingPlan(
+            step=lambda batch: update(*batch),
+            n_samples=n_train,
+            optimizers=optimizers,
+            batch_size=batch_size,
+            validate=validate,
+            batches=batches,
+        )
 
     @staticmethod
     def _fit_data(trajs, **arrays):

@@ -10,7 +10,6 @@ re-implements them.
 import numbers
 import os
 import sys
-import warnings
 
 import numpy as np
 from scipy.sparse import issparse
@@ -37,6 +36,7 @@ __all__ = [
     "check_trajectories",
     "histogram_edges",
     "lagged_pairs",
+    "usable_trajectories",
     "mirror",
 ]
 
@@ -246,7 +246,20 @@ def check_finite(X, name):
     )
 
 
+def _check_lazy(X, name):
+    """A trajectory read lazily (``sklss.LazyTrajectory``): its shape and dtype are
+    checked here, its values as they are read."""
+    if X.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name} must hold real numbers (float or int); got dtype {X.dtype}."
+        )
+    _check_size(X, name)
+    return X
+
+
 def _check_one(estimator, X, *, name, reset, check_features, dtype):
+    if getattr(X, "_sklss_lazy", False):
+        return _check_lazy(X, name)
     X = _as_array(_from_torch(X), name)
     _check_kind(X, name)
     _check_ndim(X, name)
@@ -428,11 +441,46 @@ def check_lagtime(lagtime, name="lagtime", *, trajectories=None, data_name="X"):
     return lagtime
 
 
+def usable_trajectories(trajectories, lagtime, *, name="X", estimator_name=None):
+    """The trajectories long enough for a pair at ``lagtime`` (nothing is read).
+
+    Trajectories shorter than ``lagtime + 1`` frames are skipped with a warning; if
+    none is left, a ``ValueError`` is raised.
+
+    Returns
+    -------
+    list of int
+        Indices of the usable trajectories.
+    """
+    lagtime = check_lagtime(lagtime)
+    who = f"{estimator_name}: " if estimator_name else ""
+    lengths = [len(t) for t in trajectories]
+    usable = [i for i, n in enumerate(lengths) if n > lagtime]
+    skipped = len(trajectories) - len(usable)
+    if not usable:
+        n = sum(lengths)
+        raise ValueError(
+            f"{who}{name} has no trajectory with at least lagtime + 1 = {lagtime + 1} "
+            f"frames (trajectory lengths {lengths}, n_samples = {n}); time-lagged "
+            "pairs cannot be formed. Provide longer trajectories or a smaller lagtime."
+        )
+    if skipped:
+        from ._warnings import warn
+
+        warn(
+            f"{who}{skipped} of {len(trajectories)} trajectories in {name} are shorter "
+            f"than lagtime + 1 = {lagtime + 1} frames and were skipped.",
+            UserWarning,
+        )
+    return usable
+
+
 def lagged_pairs(trajectories, lagtime, *, name="X", estimator_name=None):
     """Time-lagged pairs ``(x_t, x_{t+lagtime})`` built within each trajectory.
 
-    Trajectories shorter than ``lagtime + 1`` frames are skipped with a warning; if none
-    is left, a ``ValueError`` is raised. No pair spans two trajectories.
+    Trajectories shorter than ``lagtime + 1`` frames are skipped with a warning; if
+    none is left, a ``ValueError`` is raised (:func:`usable_trajectories`). No pair
+    spans two trajectories.
 
     Parameters
     ----------
@@ -447,24 +495,12 @@ def lagged_pairs(trajectories, lagtime, *, name="X", estimator_name=None):
         trajectory (float32 stays float32).
     """
     lagtime = check_lagtime(lagtime)
-    who = f"{estimator_name}: " if estimator_name else ""
-    lengths = [len(t) for t in trajectories]
-    usable = [t for t in trajectories if len(t) > lagtime]
-    skipped = len(trajectories) - len(usable)
-    if not usable:
-        n = sum(lengths)
-        raise ValueError(
-            f"{who}{name} has no trajectory with at least lagtime + 1 = {lagtime + 1} "
-            f"frames (trajectory lengths {lengths}, n_samples = {n}); time-lagged "
-            "pairs cannot be formed. Provide longer trajectories or a smaller lagtime."
+    usable = [
+        trajectories[i]
+        for i in usable_trajectories(
+            trajectories, lagtime, name=name, estimator_name=estimator_name
         )
-    if skipped:
-        warnings.warn(
-            f"{who}{skipped} of {len(trajectories)} trajectories in {name} are shorter "
-            f"than lagtime + 1 = {lagtime + 1} frames and were skipped.",
-            UserWarning,
-            stacklevel=3,
-        )
+    ]
     dtype = np.result_type(*[t.dtype for t in usable])
     X0 = np.concatenate([t[:-lagtime] for t in usable], axis=0).astype(
         dtype, copy=False

@@ -336,14 +336,15 @@ def _update_attrs(group, values):
         group.attrs.update(values)
 
 
-def _read_attrs(path):
-    """The attributes of the sklss store at ``path``, or None if it is not one."""
+def _read_attrs(path, store_format=STORE_FORMAT):
+    """The attributes of the sklss store of ``store_format`` at ``path``, or None
+    if it is not one."""
     zarr = _require("zarr")
     try:
         attrs = dict(zarr.open_group(str(path), mode="r").attrs)
     except Exception:  # not a Zarr group at all
         return None
-    return attrs if attrs.get("format") == STORE_FORMAT else None
+    return attrs if attrs.get("format") == store_format else None
 
 
 def _chunk_done(path):
@@ -428,16 +429,34 @@ def _layout(n_trajectories, n_frames, n_decoded, widths, itemsizes, chunk):
     )
 
 
-def _create_store(path, meta, shapes, dtypes, chunks):
-    """Write an empty store next to ``path`` and move it into place at once."""
+def create_group_atomically(path, meta, populate=None):
+    """Write a Zarr group with attributes ``meta`` next to ``path`` (and whatever
+    ``populate(group)`` adds), then move it into place at once, replacing
+    ``path``."""
     zarr = _require("zarr")
+    path = Path(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         group = zarr.open_group(str(tmp), mode="w")
-        dims = {
-            "latent": ("trajectory", "frame", "component"),
-            "configurations": ("trajectory", "decoded_frame", "output"),
-        }
+        if populate is not None:
+            populate(group)
+        _update_attrs(group, meta)
+        if path.exists():
+            shutil.rmtree(path)
+        os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _create_store(path, meta, shapes, dtypes, chunks):
+    """Write an empty store next to ``path`` and move it into place at once."""
+    dims = {
+        "latent": ("trajectory", "frame", "component"),
+        "configurations": ("trajectory", "decoded_frame", "output"),
+    }
+
+    def populate(group):
         for name in shapes:
             _create_array(
                 group,
@@ -457,13 +476,8 @@ def _create_store(path, meta, shapes, dtypes, chunks):
             fill_value=0,
             dims=("chunk",),
         )
-        _update_attrs(group, meta)
-        if path.exists():
-            shutil.rmtree(path)
-        os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    create_group_atomically(path, meta, populate)
 
 
 def _check_resume(path, attrs, requested):

@@ -25,7 +25,9 @@ from ._data import (
     check_trajectories,
     lagged_pairs,
     mirror,
+    usable_trajectories,
 )
+from ._store import PairBlocks, frame_statistics, is_lazy
 from ._torch import (
     NUMPY_ACTIVATIONS,
     activation_name,
@@ -295,6 +297,16 @@ class MDNPropagator(BaseNetwork):
 
     def _check_fit_data(self, Z, y):
         trajs = check_trajectories(None, Z, reset=True, name="Z", n_features_attr=None)
+        if is_lazy(trajs):
+            # Trajectories read from disk: pairs are streamed block by block.
+            usable_trajectories(
+                trajs, self.lagtime, name="Z", estimator_name=type(self).__name__
+            )
+            stats = frame_statistics(trajs, "Z", min_length=self.lagtime + 1)
+            pairs = PairBlocks(trajs, self.lagtime, name="Z")
+            return self._fit_data(
+                trajs, pairs=pairs, data_min=stats.min, data_max=stats.max
+            )
         Z0, Z1 = lagged_pairs(
             trajs, self.lagtime, name="Z", estimator_name=type(self).__name__
         )
@@ -319,6 +331,32 @@ class MDNPropagator(BaseNetwork):
 
     def _training_plan(self, modules, data, device, *, seed, generator, lr):
         network, scaler = modules["network_"], modules["scaler_"]
+        optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+        log_jac = scaler.log_abs_det
+        K = self.n_kernels
+
+        def update(A, B):
+            optimizer.zero_grad(set_to_none=True)
+            loss = -_log_prob(network, K, A, B).mean()
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item() + log_jac}
+
+        def evaluate(lp):
+            return -lp.mean().item() + log_jac
+
+        if "pairs" in data.arrays:
+            return self._streamed_plan(
+                data.arrays["pairs"],
+                scaler,
+                device,
+                generator,
+                update=update,
+                outputs=lambda A, B: (_chunked_log_prob(network, K, A, B),),
+                evaluate=evaluate,
+                optimizers=[optimizer],
+                reverse=self.reversible,
+            )
         W0 = scaler.to_tensor(data.arrays["Z0"], device, "Z")
         W1 = scaler.to_tensor(data.arrays["Z1"], device, "Z")
         train_idx, val_idx = train_validation_split(
@@ -328,16 +366,9 @@ class MDNPropagator(BaseNetwork):
         X0, X1 = W0[train_idx], W1[train_idx]
         if self.reversible:
             X0, X1 = torch.cat([X0, X1]), torch.cat([X1, X0])
-        optimizer = torch.optim.Adam(network.parameters(), lr=lr)
-        log_jac = scaler.log_abs_det
-        K = self.n_kernels
 
         def step(idx):
-            optimizer.zero_grad(set_to_none=True)
-            loss = -_log_prob(network, K, X0[idx], X1[idx]).mean()
-            loss.backward()
-            optimizer.step()
-            return {"loss": loss.item() + log_jac}
+            return update(X0[idx], X1[idx])
 
         validate = None
         if val_idx is not None:
@@ -348,8 +379,7 @@ class MDNPropagator(BaseNetwork):
 
             def validate():
                 with torch.no_grad():
-                    lp = _chunked_log_prob(network, K, V0, V1)
-                    return -lp.mean().item() + log_jac
+                    return evaluate(_chunked_log_prob(network, K, V0, V1))
 
         return TrainingPlan(
             step=step,

@@ -19,10 +19,12 @@ from ._base import (
     TrainingPlan,
     store_init_params,
 )
-from ._data import check_trajectories, lagged_pairs, mirror
+from ._data import check_trajectories, lagged_pairs, mirror, usable_trajectories
+from ._store import PairBlocks, check_finite_chunk, frame_statistics, is_lazy
 from ._torch import make_mlp, mlp_parameter_count
 from ._training import train_validation_split
 from ._vamp import (
+    ReversibleMoments,
     reversible_covariances,
     reversible_eig,
     reversible_vamp2_loss,
@@ -270,6 +272,11 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
                 f"{n_features}: the SRV cannot have more outputs than X has features "
                 f"(X has {n_features} feature(s))."
             )
+        if is_lazy(trajs):
+            # Trajectories read from disk: pairs are streamed block by block.
+            usable_trajectories(trajs, self.lagtime, estimator_name=type(self).__name__)
+            pairs = PairBlocks(trajs, self.lagtime, name="X")
+            return self._fit_data(trajs, pairs=pairs, frames=trajs)
         X0, X1 = lagged_pairs(trajs, self.lagtime, estimator_name=type(self).__name__)
         return self._fit_data(trajs, X0=X0, X1=X1, frames=trajs)
 
@@ -286,32 +293,28 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
             activation=self.activation,
             batch_norm=self.batch_norm,
         )
-        return {
-            "network_": network,
-            "scaler_": AffineScaler.standardize(
-                data.arrays["frames"].concatenate(),
-                name="X",
-                stacklevel=FIT_STACKLEVEL,
-            ),
-        }
+        frames = data.arrays["frames"]
+        if is_lazy(frames):
+            stats = frame_statistics(frames, "X")
+            scaler = AffineScaler(
+                stats.mean, stats.std, name="X", stacklevel=FIT_STACKLEVEL
+            )
+        else:
+            scaler = AffineScaler.standardize(
+                frames.concatenate(), name="X", stacklevel=FIT_STACKLEVEL
+            )
+        return {"network_": network, "scaler_": scaler}
 
     def _training_plan(self, modules, data, device, *, seed, generator, lr):
         network, scaler = modules["network_"], modules["scaler_"]
-        T0 = scaler.to_tensor(data.arrays["X0"], device, "X")
-        T1 = scaler.to_tensor(data.arrays["X1"], device, "X")
-        train_idx, val_idx = train_validation_split(
-            len(T0), self.validation_fraction, generator
-        )
-        train_idx = train_idx.to(device)
         # A minibatch of one pair gives one frame per half; batch norm needs two
         # rows, which the joint forward pass of both halves provides.
         optimizer = torch.optim.Adam(network.parameters(), lr=lr)
         epsilon = float(self.epsilon)
 
-        def step(idx):
-            rows = train_idx[idx]
-            b = len(rows)
-            out = network(torch.cat([T0[rows], T1[rows]]))
+        def update(A, B):
+            b = len(A)
+            out = network(torch.cat([A, B]))
             loss = reversible_vamp2_loss(out[:b], out[b:], epsilon=epsilon)
             if not torch.isfinite(loss):
                 return {"loss": loss.item()}  # divergence: no step
@@ -320,6 +323,31 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
             optimizer.step()
             return {"loss": loss.item()}
 
+        def evaluate(Z0, Z1):
+            return reversible_vamp2_loss(Z0, Z1, epsilon=epsilon).item()
+
+        if "pairs" in data.arrays:
+            return self._streamed_plan(
+                data.arrays["pairs"],
+                scaler,
+                device,
+                generator,
+                update=update,
+                outputs=lambda A, B: (_forward(network, A), _forward(network, B)),
+                evaluate=evaluate,
+                optimizers=[optimizer],
+            )
+        T0 = scaler.to_tensor(data.arrays["X0"], device, "X")
+        T1 = scaler.to_tensor(data.arrays["X1"], device, "X")
+        train_idx, val_idx = train_validation_split(
+            len(T0), self.validation_fraction, generator
+        )
+        train_idx = train_idx.to(device)
+
+        def step(idx):
+            rows = train_idx[idx]
+            return update(T0[rows], T1[rows])
+
         validate = None
         if val_idx is not None:
             val_idx = val_idx.to(device)
@@ -327,9 +355,7 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
 
             def validate():
                 with torch.inference_mode():
-                    Z0 = _forward(network, V0)
-                    Z1 = _forward(network, V1)
-                    return reversible_vamp2_loss(Z0, Z1, epsilon=epsilon).item()
+                    return evaluate(_forward(network, V0), _forward(network, V1))
 
         return TrainingPlan(
             step=step,
@@ -345,6 +371,10 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         # kernels round differently for different batch sizes).
         network = modules["network_"].double().eval()
         scaler = modules["scaler_"]
+        if "pairs" in data.arrays:
+            return self._finalize_streamed(
+                network, scaler, data.arrays["pairs"], device
+            )
         with torch.inference_mode():
             Z0, Z1 = (
                 _forward(
@@ -356,15 +386,36 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
                 for k in ("X0", "X1")
             )
         if not (np.all(np.isfinite(Z0)) and np.all(np.isfinite(Z1))):
-            raise TrainingDivergedError(
-                f"{type(self).__name__}.fit: the trained network gives non-finite "
-                "outputs on the training data, so the final eigenproblem cannot be "
-                "solved. Try a smaller learning_rate_init or check X for extreme "
-                "values."
-            )
+            self._raise_non_finite()
         # The final variational problem uses all training pairs (also the validation
         # ones): the eigenfunctions are then orthonormal over exactly the training data.
-        out_mean, C0, C1 = reversible_covariances(Z0, Z1)
+        return self._final_state(network, *reversible_covariances(Z0, Z1))
+
+    def _finalize_streamed(self, network, scaler, pairs, device):
+        """The final eigenproblem from covariances accumulated block by block."""
+        moments = ReversibleMoments()
+        with torch.inference_mode():
+            for block in pairs.blocks:
+                Z0, Z1 = (
+                    _forward(network, scaler.to_tensor(x, device, "X", torch.float64))
+                    .cpu()
+                    .numpy()
+                    for x in pairs.read(block)
+                )
+                if not (np.all(np.isfinite(Z0)) and np.all(np.isfinite(Z1))):
+                    self._raise_non_finite()
+                moments.update(Z0, Z1)
+        return self._final_state(network, *moments.covariances())
+
+    def _raise_non_finite(self):
+        raise TrainingDivergedError(
+            f"{type(self).__name__}.fit: the trained network gives non-finite "
+            "outputs on the training data, so the final eigenproblem cannot be "
+            "solved. Try a smaller learning_rate_init or check X for extreme "
+            "values."
+        )
+
+    def _final_state(self, network, out_mean, C0, C1):
         eigenvalues, eigenvectors = reversible_eig(C0, C1, epsilon=float(self.epsilon))
         return {
             "network_": network,
@@ -375,7 +426,14 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         }
 
     def _psi(self, x):
-        """Eigenfunction values (float64) for one validated trajectory."""
+        """Eigenfunction values (float64) for one validated trajectory (read in
+        chunks when it is held on disk)."""
+        if getattr(x, "_sklss_lazy", False):
+            parts = []
+            for start, frames in x.iter_chunks():
+                check_finite_chunk(frames, "X", start)
+                parts.append(self._psi(frames))
+            return np.concatenate(parts)
         network = self.network_
         network.eval()
         device = next(network.parameters()).device

@@ -116,6 +116,7 @@ def train(
     desc="training",
     callbacks=(),
     stacklevel=3,
+    batches=None,
 ):
     """Run minibatch training and return ``(history, converged)``.
 
@@ -156,6 +157,12 @@ def train(
         True stops training (counted as converged: the stop was asked for).
     stacklevel : int, default=3
         Of the warnings: the frame they point at, counted from here.
+    batches : callable or None, default=None
+        ``batches() -> iterable`` of the minibatches of one epoch, each handed to
+        ``step`` (for data streamed from disk): an index tensor or a tuple of
+        arrays whose first entry's length is the batch size. None: a random
+        permutation of ``0 .. n_samples - 1`` per epoch, cut into near-equal
+        batches.
 
     Returns
     -------
@@ -206,18 +213,23 @@ def train(
             start = time.perf_counter()
             for m in modules.values():
                 m.train()
-            perm = torch.randperm(n_samples, generator=generator).to(device)
+            if batches is None:
+                perm = torch.randperm(n_samples, generator=generator).to(device)
+                epoch_batches = torch.tensor_split(perm, n_batches)
+            else:
+                epoch_batches = batches()
             sums, count = {}, 0
             try:
-                for idx in torch.tensor_split(perm, n_batches):
-                    if len(idx) == 0:
+                for idx in epoch_batches:
+                    size = len(idx[0]) if isinstance(idx, tuple) else len(idx)
+                    if size == 0:
                         continue
                     losses = step(idx)
                     for callback in callbacks:
                         callback.on_batch_end(losses)
                     for key, value in losses.items():
-                        sums[key] = sums.get(key, 0.0) + float(value) * len(idx)
-                    count += len(idx)
+                        sums[key] = sums.get(key, 0.0) + float(value) * size
+                    count += size
                     if not math.isfinite(float(losses["loss"])):
                         break
                 record = {"epoch": epoch, **{k: v / count for k, v in sums.items()}}

@@ -33,6 +33,7 @@ import scipy.linalg
 import torch
 
 __all__ = [
+    "ReversibleMoments",
     "reversible_covariances",
     "reversible_eig",
     "reversible_vamp2_score",
@@ -76,6 +77,43 @@ def reversible_covariances(Z0, Z1):
     C01 = Z0.T @ Z1 / n
     C1 = (C01 + C01.T) / 2
     return mean, C0, C1
+
+
+class ReversibleMoments:
+    """The quantities of :func:`reversible_covariances`, accumulated over blocks
+    of pairs (for data streamed from disk).
+
+    Sums of the values and of their products are kept in float64 and centred at
+    the end; the values are basis functions of order one, for which the
+    cancellation is harmless.
+    """
+
+    def __init__(self):
+        self.n = 0
+        self.s0 = self.s1 = self.S00 = self.S11 = self.S01 = 0.0
+
+    def update(self, Z0, Z1):
+        """Add the pairs of one block (arrays of shape (n_pairs, n_components))."""
+        Z0 = np.asarray(Z0, dtype=np.float64)
+        Z1 = np.asarray(Z1, dtype=np.float64)
+        self.n += len(Z0)
+        self.s0 = self.s0 + Z0.sum(axis=0)
+        self.s1 = self.s1 + Z1.sum(axis=0)
+        self.S00 = self.S00 + Z0.T @ Z0
+        self.S11 = self.S11 + Z1.T @ Z1
+        self.S01 = self.S01 + Z0.T @ Z1
+
+    def covariances(self):
+        """``(mean, C0, C1)`` as :func:`reversible_covariances` returns them."""
+        n = self.n
+        mean = (self.s0 + self.s1) / (2 * n)
+        mm = np.outer(mean, mean)
+        C00 = self.S00 / n - np.outer(self.s0 / n, mean) - np.outer(mean, self.s0 / n)
+        C11 = self.S11 / n - np.outer(self.s1 / n, mean) - np.outer(mean, self.s1 / n)
+        C0 = (C00 + C11) / 2 + mm
+        C01 = self.S01 / n - np.outer(self.s0 / n, mean) - np.outer(mean, self.s1 / n)
+        C01 = C01 + mm
+        return mean, C0, (C01 + C01.T) / 2
 
 
 def reversible_eig(C0, C1, epsilon=1e-6):
