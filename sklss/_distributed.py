@@ -781,25 +781,32 @@ def sample_to_zarr(
     return open_zarr_trajectories(path)
 
 
-def _run_on_cluster(client, simulator, path, tasks, args, bar):
+def run_tasks(client, function, tasks, bar):
+    """Run ``function(*args)`` for every ``args`` of ``tasks`` on the cluster,
+    updating ``bar`` as they finish; the first failure raises its error (and
+    cancels the rest)."""
     from distributed import as_completed
 
+    futures = [client.submit(function, *args, pure=False) for args in tasks]
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            future.result()
+            bar.update()
+    finally:
+        client.cancel(futures)
+
+
+def _run_on_cluster(client, simulator, path, tasks, args, bar):
     if not tasks:
         return
     # A fresh key: one equal to a released earlier scatter could race its release.
     shared = client.scatter(simulator, broadcast=True, hash=False)
-    futures = [
-        client.submit(
-            _write_chunk, shared, str(path), i, start, stop, s, *args, pure=False
-        )
-        for i, start, stop, s in tasks
-    ]
-    try:
-        for future in as_completed(futures, loop=client.loop):
-            future.result()  # a failed chunk raises its error here
-            bar.update()
-    finally:
-        client.cancel(futures)
+    run_tasks(
+        client,
+        _write_chunk,
+        [(shared, str(path), i, start, stop, s, *args) for i, start, stop, s in tasks],
+        bar,
+    )
 
 
 def _plan_run(

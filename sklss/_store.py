@@ -420,7 +420,12 @@ def featurize_to_zarr(
     import mdtraj
     from sklearn.base import clone
 
-    from ._distributed import _check_client, _update_attrs, create_group_atomically
+    from ._distributed import (
+        _check_client,
+        _update_attrs,
+        create_group_atomically,
+        run_tasks,
+    )
 
     zarr = _require_zarr()
     if not (hasattr(featurizer, "fit") and hasattr(featurizer, "transform")):
@@ -507,15 +512,7 @@ def featurize_to_zarr(
                 _featurize_file(*a)
                 bar.update()
         else:
-            from distributed import as_completed
-
-            futures = [client.submit(_featurize_file, *a, pure=False) for a in args]
-            try:
-                for future in as_completed(futures, loop=client.loop):
-                    future.result()
-                    bar.update()
-            finally:
-                client.cancel(futures)
+            run_tasks(client, _featurize_file, args, bar)
     group = zarr.open_group(str(path), mode="r+")
     steps = {dict(group[_file_key(i)].attrs).get("timestep") for i in range(len(files))}
     steps.discard(None)
