@@ -43,6 +43,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from ._data import check_fits_in_memory
+from ._distributed import limit_threads_in_worker
 from ._torch import (
     ACTIVATIONS,
     TorchEstimatorMixin,
@@ -406,6 +407,9 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
             training would have kept from those epochs, marked ``converged_ =
             False`` (None otherwise).
         """
+        # Inside joblib or Dask workers (a parallel grid search, an ensemble):
+        # torch's threads sized to this worker's share of the cores.
+        limit_threads_in_worker()
         device = resolve_device(self.device)
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         learning_rate, schedule = self._resolve_learning_rate()

@@ -178,6 +178,38 @@ def test_tasks_on_a_cluster_use_their_share_of_the_cores(client2):
     assert client2.gather(futures) == [(expected, expected)] * 4
 
 
+def _fit_in_worker(n_threads_before):
+    import torch
+
+    from sklss import _distributed
+
+    torch.set_num_threads(n_threads_before)  # as if the worker had all cores
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MDNPropagator(n_kernels=2, max_epochs=1).fit(rng.normal(size=(200, 1)))
+    return (
+        torch.get_num_threads(),
+        _distributed._MALLOC_TUNED,
+        "MALLOC_TRIM_THRESHOLD_" in __import__("os").environ,
+    )
+
+
+def test_a_fit_on_a_worker_sizes_threads_and_malloc(client2):
+    # What a GridSearchCV under the Dask backend runs: a plain fit on a worker.
+    n_cores = len(__import__("os").sched_getaffinity(0))
+    threads, tuned, dask_set_trim = client2.submit(
+        _fit_in_worker, 8, pure=False
+    ).result()
+    assert threads == max(1, n_cores // 2)
+    # dask's static malloc thresholds are raised once the worker trains.
+    assert tuned == dask_set_trim
+    # The main process is left as it was.
+    from sklss import _distributed
+
+    assert not _distributed._MALLOC_TUNED
+
+
 def test_joblib_workers_follow_omp_num_threads(monkeypatch):
     import multiprocessing
 
