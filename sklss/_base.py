@@ -451,8 +451,6 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
                 desc=f"{type(self).__name__}.fit",
                 callbacks=callbacks,
                 batches=plan.batches,
-                # train <- _fit <- fit <- scikit-learn's fit wrapper <- the caller
-                stacklevel=5,
             )
         except TrainingDivergedError as error:
             error.partial_estimator = self._partial_estimator(

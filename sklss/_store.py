@@ -34,8 +34,10 @@ __all__ = [
 
 STORE_FORMAT = "sklss-features/1"
 
-# Pairs per block: a block is read from the store in one slice.
+# Pairs per block, at most: a block is read from the store in one slice.
 BLOCK_PAIRS = 16_384
+# Bytes of frames per block, at most (wide features make shorter blocks).
+BLOCK_BYTES = 16 * 2**20
 # Blocks held at once while training: minibatches are drawn from their pairs.
 BUFFER_BLOCKS = 8
 # Frames per read in streaming passes over whole trajectories.
@@ -225,10 +227,17 @@ class PairBlocks:
     lagtime : int
     name : str, default="X"
         The argument, for messages.
-    block_pairs : int, default=BLOCK_PAIRS
+    block_pairs : int or None, default=None
+        Pairs per block; None: as many as hold ``BLOCK_BYTES`` of frames, at most
+        ``BLOCK_PAIRS``.
     """
 
-    def __init__(self, trajectories, lagtime, *, name="X", block_pairs=BLOCK_PAIRS):
+    def __init__(self, trajectories, lagtime, *, name="X", block_pairs=None):
+        if block_pairs is None:
+            first = trajectories[0]
+            frame_bytes = first.shape[1] * np.dtype(first.dtype).itemsize
+            block_pairs = int(np.clip(BLOCK_BYTES // frame_bytes, 64, BLOCK_PAIRS))
+        self.block_pairs = block_pairs
         self.trajectories = trajectories
         self.lagtime = check_lagtime(lagtime)
         self.name = name

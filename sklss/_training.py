@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._warnings import user_stacklevel
 from .exceptions import TrainingDivergedError
 
 __all__ = ["Callback", "train", "train_validation_split"]
@@ -115,7 +116,7 @@ def train(
     verbose=False,
     desc="training",
     callbacks=(),
-    stacklevel=3,
+    stacklevel=None,
     batches=None,
 ):
     """Run minibatch training and return ``(history, converged)``.
@@ -155,8 +156,10 @@ def train(
     callbacks : sequence of Callback
         Called after every step and every epoch; an ``on_epoch_end`` that returns
         True stops training (counted as converged: the stop was asked for).
-    stacklevel : int, default=3
-        Of the warnings: the frame they point at, counted from here.
+    stacklevel : int or None, default=None
+        Of the warnings: the frame they point at, counted from here; None points
+        at the user's code (the first frame outside sklss, scikit-learn and
+        joblib), also inside a grid search.
     batches : callable or None, default=None
         ``batches() -> iterable`` of the minibatches of one epoch, each handed to
         ``step`` (for data streamed from disk): an index tensor or a tuple of
@@ -298,6 +301,8 @@ def train(
     _restore(modules, kept_state())
     for m in modules.values():
         m.eval()
+    if stacklevel is None:
+        stacklevel = user_stacklevel()
     if interrupted_in is not None:
         converged = False
         kept = "best" if early_stopping else "last"

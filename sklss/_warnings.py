@@ -8,37 +8,50 @@ default filter uses to show each warning once.
 
 import inspect
 import os
+import sysconfig
 import warnings
 
+import joblib
 import sklearn
 
 import sklss
 
-# Frames in these directories belong to libraries, not to the user.
+# Frames in these directories belong to libraries, not to the user: sklss, and
+# what calls it on the user's behalf (scikit-learn's model selection, joblib).
 _LIBRARY_DIRS = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-    for module in (sklss, sklearn)
+    for module in (sklss, sklearn, joblib)
 )
+# The standard library (contextlib, functools, concurrent ...), not its
+# site-packages.
+_STDLIB = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
+
+
+def _is_library(filename):
+    if filename.startswith(_LIBRARY_DIRS):
+        return True
+    return filename.startswith(_STDLIB) and "site-packages" not in filename
 
 
 def user_stacklevel():
-    """The ``stacklevel`` that attributes a warning to the first frame outside
-    sklss and scikit-learn (counted from the caller of this function's caller)."""
+    """The ``stacklevel`` for a ``warnings.warn`` in the calling function that
+    attributes the warning to the first frame outside sklss, scikit-learn,
+    joblib and the standard library."""
     frame = inspect.currentframe()
     level = 0
     try:
         frame = frame.f_back  # the function that will call warnings.warn
         while frame is not None:
             filename = os.path.abspath(frame.f_code.co_filename)
-            if not filename.startswith(_LIBRARY_DIRS):
+            if not _is_library(filename):
                 break
             frame = frame.f_back
             level += 1
     finally:
         del frame
-    return max(level, 1)
+    return level + 1
 
 
 def warn(message, category=UserWarning):
     """``warnings.warn`` attributed to the user's code (see :func:`user_stacklevel`)."""
-    warnings.warn(message, category, stacklevel=user_stacklevel() + 1)
+    warnings.warn(message, category, stacklevel=user_stacklevel())

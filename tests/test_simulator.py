@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import joblib
 import numpy as np
@@ -473,3 +474,65 @@ def test_failed_fit_leaves_the_simulator_as_it_was(data, fitted):
         refit.fit([d[:2] for d in data])  # too short for any lagged pair
     assert vars(refit).keys() == state.keys()
     assert all(vars(refit)[k] is v for k, v in state.items())
+
+
+def test_pipeline_encoder_never_pairs_frames_of_two_trajectories():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklss import FrameWise
+
+    # Two trajectories far apart: a pair across the boundary would be a huge
+    # jump that the SRV would take for the slowest process.
+    trajs = [_two_state_features(600, 1) + 5.0, _two_state_features(600, 2) - 5.0]
+    before = [t.copy() for t in trajs]
+    encoder = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("srv", SRVTransformer(n_components=1, max_epochs=5, random_state=0)),
+        ]
+    )
+    sim = LatentSpaceSimulator(
+        encoder=encoder,
+        propagator=MDNPropagator(n_kernels=2, hidden_layer_sizes=(8,), max_epochs=2),
+        lagtime=3,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(trajs)
+        # The frame-wise step was wrapped, the user's pipeline left alone.
+        assert isinstance(sim.encoder_.named_steps["scale"], FrameWise)
+        assert isinstance(encoder.named_steps["scale"], StandardScaler)
+        # The same SRV fitted on the trajectories scaled one by one, by hand.
+        srv = clone(sim.encoder_.named_steps["srv"]).fit(
+            FrameWise(StandardScaler()).fit_transform(trajs)
+        )
+    np.testing.assert_allclose(
+        sim.encoder_.named_steps["srv"].eigenvalues_, srv.eigenvalues_, rtol=1e-6
+    )
+    for t, b in zip(trajs, before, strict=True):
+        np.testing.assert_array_equal(t, b)
+
+
+def test_capped_fits_in_a_grid_search_warn_at_the_callers_line(data):
+    from sklearn.exceptions import ConvergenceWarning
+
+    search = GridSearchCV(
+        MDNPropagator(hidden_layer_sizes=(8,), max_epochs=1, random_state=0),
+        {"n_kernels": [2, 3]},
+        cv=2,
+    )
+    sim = small_simulator(lagtime=2)
+    Z = [d[:, :1] for d in data]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        search.fit(Z)
+        sim.fit(data)
+    capped = [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert len(capped) >= 5  # four folds' fits and the refit, then the simulator's
+    assert {(w.filename, w.lineno) for w in capped} == {
+        (__file__, line),
+        (__file__, line + 1),
+    }
