@@ -36,10 +36,10 @@ import numpy as np
 N_BEADS = 50
 SETTINGS = {
     "full": {
-        "n_files": 8,
+        "n_files": 10,
         "frames_per_file": 100_000,
         "subset_files": 1,
-        "max_epochs": 10,
+        "max_epochs": 5,
     },
     "quick": {
         "n_files": 3,

@@ -442,6 +442,7 @@ def build_parser():
         "--system",
         choices=("alanine-dipeptide", "four-well"),
         default="alanine-dipeptide",
+        help="which demo to run (default: alanine-dipeptide)",
     )
     demo.add_argument(
         "--n-frames",
@@ -470,15 +471,29 @@ def build_parser():
         action="store_true",
         help="tiny networks and budgets (a smoke test; metrics meaningless)",
     )
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--seed", type=int, default=0, help="seed of the data, training and sampling"
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(func=_demo)
 
     sim = sub.add_parser("simulate", help="generate trajectories from a saved model")
     sim.add_argument("model", help="simulator saved with sklss.save (.sklss)")
-    sim.add_argument("--n-steps", type=int, required=True)
-    sim.add_argument("--n-trajectories", type=int, default=1)
-    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument(
+        "--n-steps",
+        type=int,
+        required=True,
+        help="propagator steps per trajectory (each one lag time of the model)",
+    )
+    sim.add_argument(
+        "--n-trajectories", type=int, default=1, help="trajectories to generate"
+    )
+    sim.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the sampling (default: none; runs then differ)",
+    )
     sim.add_argument(
         "--out",
         required=True,
@@ -496,7 +511,12 @@ def build_parser():
         default="dcd",
         help="structure files of molecular models (not with --zarr)",
     )
-    sim.add_argument("--decode-stride", type=int, default=1)
+    sim.add_argument(
+        "--decode-stride",
+        type=int,
+        default=1,
+        help="decode every k-th latent frame (default: every frame)",
+    )
     sim.add_argument(
         "--zarr",
         action="store_true",

@@ -30,6 +30,7 @@ from ._vamp import (
     reversible_vamp2_loss,
     reversible_vamp2_score,
 )
+from ._warnings import warn
 from .exceptions import TrainingDivergedError
 
 __all__ = ["SRVTransformer"]
@@ -417,6 +418,25 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
 
     def _final_state(self, network, out_mean, C0, C1):
         eigenvalues, eigenvectors = reversible_eig(C0, C1, epsilon=float(self.epsilon))
+        fast = np.flatnonzero(eigenvalues <= np.exp(-1.0))
+        if len(fast):
+            details = ", ".join(
+                f"{i}: eigenvalue {eigenvalues[i]:.3g}"
+                + (
+                    ", no time scale"
+                    if eigenvalues[i] <= 0
+                    else f", time scale {-self.lagtime / np.log(eigenvalues[i]):.3g}"
+                )
+                for i in fast
+            )
+            warn(
+                f"{type(self).__name__}.fit: {len(fast)} of the {len(eigenvalues)} "
+                f"latent coordinates decay within one lag time ({details}; lagtime "
+                f"{self.lagtime} frames): they carry no slow process at this lag. "
+                "Use fewer n_components (see sklss.model_selection.select_dimension) "
+                "or a shorter lagtime.",
+                UserWarning,
+            )
         return {
             "network_": network,
             "mean_": out_mean,

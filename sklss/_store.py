@@ -37,10 +37,11 @@ STORE_FORMAT = "sklss-features/1"
 # Pairs per block, at most: a block is read from the store in one slice.
 BLOCK_PAIRS = 16_384
 # Bytes of frames per block, at most (wide features make shorter blocks).
-BLOCK_BYTES = 16 * 2**20
+BLOCK_BYTES = 8 * 2**20
 # Blocks held at once while training: minibatches are drawn from their pairs.
 BUFFER_BLOCKS = 8
-# Frames per read in streaming passes over whole trajectories.
+# Frames per read in streaming passes over whole trajectories, at most (and at
+# most BLOCK_BYTES of them).
 READ_FRAMES = 65_536
 
 
@@ -91,8 +92,12 @@ class LazyTrajectory:
         out = np.asarray(self._array[:])
         return out if dtype is None else out.astype(dtype, copy=False)
 
-    def iter_chunks(self, n_frames=READ_FRAMES):
-        """Yield ``(start, frames)`` for consecutive slices of ``n_frames``."""
+    def iter_chunks(self, n_frames=None):
+        """Yield ``(start, frames)`` for consecutive slices of ``n_frames``
+        (None: up to 8 MiB of frames at a time)."""
+        if n_frames is None:
+            row = self.shape[1] * self.dtype.itemsize
+            n_frames = int(np.clip(BLOCK_BYTES // row, 64, READ_FRAMES))
         for start in range(0, len(self), n_frames):
             yield start, self[start : start + n_frames]
 
@@ -257,12 +262,20 @@ class PairBlocks:
         return frames[: b - a], frames[self.lagtime :]
 
     def read_many(self, blocks):
-        """The pairs of several blocks, concatenated in the order given."""
-        pairs = [self.read(block) for block in blocks]
-        return (
-            np.concatenate([p[0] for p in pairs]),
-            np.concatenate([p[1] for p in pairs]),
-        )
+        """The pairs of several blocks, concatenated in the order given (read one
+        block at a time into the result)."""
+        n = sum(b - a for _, a, b in blocks)
+        first = self.trajectories[blocks[0][0]]
+        shape = (n, first.shape[1])
+        dtype = np.result_type(*[self.trajectories[i].dtype for i, _, _ in blocks])
+        X0, X1 = np.empty(shape, dtype), np.empty(shape, dtype)
+        row = 0
+        for block in blocks:
+            A, B = self.read(block)
+            X0[row : row + len(A)] = A
+            X1[row : row + len(B)] = B
+            row += len(A)
+        return X0, X1
 
     def split(self, validation_fraction, generator):
         """Whole blocks held out for validation: ``(train_blocks, val_blocks)``.

@@ -1087,7 +1087,12 @@ def add_cli_parser(subparsers):
         default=20.0,
         help="length of each segment in ps (default 20)",
     )
-    parser.add_argument("--strategy", choices=STRATEGIES, default="lss")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="lss",
+        help="how new MD starts are chosen (default: lss)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of MD and models")
     parser.add_argument(
         "--system-xml",

@@ -455,3 +455,26 @@ def test_overwrite_replaces_stores_but_not_other_directories(
     assert _simulate(model_path, tmp_path / "mine", "--zarr", "--overwrite") == 2
     assert "not a sklss trajectory store" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from sklss._cli import build_parser
+
+    missing = []
+
+    def visit(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    visit(sub, f"{prefix} {name}")
+            elif action.help in (None, "") and not isinstance(
+                action, argparse._VersionAction
+            ):
+                missing.append(
+                    f"{prefix} {'/'.join(action.option_strings) or action.dest}"
+                )
+
+    visit(build_parser(), "sklss")
+    assert missing == []

@@ -1,6 +1,7 @@
 """Tests of SRVTransformer: sklearn contract, science against references, bad input."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -292,3 +293,20 @@ def test_swissroll_timescale_matches_markov_model():
     ref = TICA(lagtime=lag, dim=2, scaling=None).fit(X).fetch_model()
     np.testing.assert_allclose(tica.eigenvalues_, ref.singular_values[:2], rtol=0.01)
     assert srv.score(held_out) > tica.score(held_out) + 0.05
+
+
+def test_a_coordinate_without_slow_process_is_warned_about(ar1):
+    # One slow AR(1) feature and two white-noise ones: one slow process only.
+    rng = np.random.default_rng(3)
+    slow = ar1(4000, 0.99, rng)
+    X = np.column_stack([slow, rng.normal(size=(4000, 2))])
+    kwargs = dict(lagtime=5, hidden_layer_sizes=(16,), max_epochs=15, random_state=0)
+    with pytest.warns(UserWarning, match=r"1 of the 2 latent coordinates decay") as rec:
+        srv = SRVTransformer(n_components=2, **kwargs).fit(X)
+    assert srv.eigenvalues_[1] <= np.exp(-1)
+    assert any(w.filename == __file__ for w in rec if "decay" in str(w.message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        one = SRVTransformer(n_components=1, **kwargs).fit(X)
+    assert one.eigenvalues_[0] > np.exp(-1)
