@@ -94,8 +94,14 @@ def _info(args):
     print(_describe("encoder", sim.encoder_))
     print(_describe("propagator", sim.propagator_))
     print(_describe("decoder", getattr(sim, "decoder_", None)))
-    unit = "frames" if sim.timestep is None else f"x {sim.timestep} time units"
-    print(f"  lag time    {sim.lagtime_} input frames ({unit})")
+    timestep = getattr(sim, "timestep_", sim.timestep)
+    if timestep is None:
+        print(f"  lag time    {sim.lagtime_} input frames (no time step recorded)")
+    else:
+        print(
+            f"  lag time    {sim.lagtime_} input frames = {sim.lagtime_ * timestep:g} "
+            f"(time step {timestep:g} per frame, ps when taken from trajectories)"
+        )
     n_outputs = getattr(sim, "n_outputs_", None)
     print(
         f"  dimensions  {sim.n_features_in_} features -> {sim.n_components_} latent"
@@ -232,6 +238,15 @@ def _check_resources(args, sim, prefix, molecular):
         )
 
 
+def _spacing(sim):
+    """How far apart generated frames are, in words."""
+    timestep = getattr(sim, "timestep_", sim.timestep)
+    lag = sim.lagtime_
+    if timestep is None:
+        return f"{lag} input frames apart"
+    return f"{lag * timestep:g} apart: {lag} input frames of {timestep:g}"
+
+
 def _write_manifest(path, args, seed, timestep, files):
     """``PREFIX.manifest.json``, written last: a run without one did not finish."""
     import json
@@ -344,7 +359,7 @@ def _simulate(args):
     _write_manifest(manifest_path, args, args.seed, result.timestep, files)
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
-        f"({result.timestep} time units apart)"
+        f"({_spacing(sim)})"
     )
     for path in [*written, manifest_path]:
         print(f"wrote {path}")
@@ -415,7 +430,7 @@ def _simulate_zarr(args, prefix, store, earlier):
     _write_manifest(manifest_path, args, result.attrs["seed"], result.timestep, files)
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
-        f"({result.timestep} time units apart)"
+        f"({_spacing(sim)})"
     )
     for path in (store, manifest_path):
         print(f"wrote {path}")

@@ -881,7 +881,7 @@ def _plan_run(
     )
     chunks = {"latent": latent_chunks, "configurations": decoded_chunks}
     n_chunks = -(-n_trajectories // chunk)
-    input_timestep = simulator.timestep
+    input_timestep = getattr(simulator, "timestep_", simulator.timestep)
     unit = 1.0 if input_timestep is None else float(input_timestep)
     meta = {
         "format": STORE_FORMAT,

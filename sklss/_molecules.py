@@ -31,6 +31,18 @@ _TORSIONS = {
 }
 
 
+def recorded_timestep(traj):
+    """The time between frames a trajectory records (ps), or None.
+
+    Formats without times (DCD, or a Trajectory made from coordinates alone) get
+    integer frame counts from mdtraj as times: they record no time step.
+    """
+    time = np.asarray(traj.time)
+    if traj.n_frames < 2 or not np.issubdtype(time.dtype, np.floating):
+        return None
+    return float(traj.timestep)
+
+
 def _check_md(X, name="X"):
     """One ``mdtraj.Trajectory`` or a non-empty list/tuple of them, with frames.
 

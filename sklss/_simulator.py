@@ -206,7 +206,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         and back; :class:`AlignedCoordinates` with its defaults when None.
     timestep : float or None, default=None
         Physical time between consecutive input frames (e.g. ps); stamps sampled
-        frames. None counts time in input frames.
+        frames. None takes it from the data when they record it (the time step of
+        the ``mdtraj.Trajectory`` targets, in ps, or of a
+        :class:`~sklss.FeatureStore`), else counts time in input frames; the
+        value used is ``timestep_``.
     n_start_points : int, default=10000
         Latent training frames kept (a random subset) to start trajectories from
         when ``sample(start=None)``. No other training data is stored.
@@ -235,6 +238,9 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         output dtype).
     lagtime_ : int
         The propagator's lag (frames between sampled frames).
+    timestep_ : float or None
+        Physical time between input frames: ``timestep``, or the one the data
+        record (see ``timestep``), or None (time in frames).
 
     See Also
     --------
@@ -337,6 +343,23 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     def _encode(self, trajs, encoder=None):
         encoder = self.encoder_ if encoder is None else encoder
         return [np.asarray(encoder.transform(t)) for t in trajs]
+
+    def _data_timestep(self, X, y):
+        """``timestep``, or else the time step the data record (ps), or None."""
+        if self.timestep is not None:
+            return float(self.timestep)
+        steps = set()
+        if getattr(X, "timestep", None) is not None:  # a FeatureStore
+            steps.add(float(X.timestep))
+        targets = y if isinstance(y, list | tuple) else [y]
+        if targets and all(type(t).__name__ == "Trajectory" for t in targets):
+            from ._molecules import recorded_timestep
+
+            for t in targets:
+                step = recorded_timestep(t)
+                if step is not None:
+                    steps.add(round(step, 9))
+        return steps.pop() if len(steps) == 1 else None
 
     def _check_targets(self, y, trajs):
         """``(targets, fitted coordinates transformer or None)``."""
@@ -450,6 +473,7 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         self.n_components_ = Z[0].shape[1]
         self.n_outputs_ = None if ys is None else ys[0].shape[1]
         self.lagtime_ = int(propagator.get_params().get("lagtime", 1))
+        self.timestep_ = self._data_timestep(X, y)
         self.start_points_ = allZ[idx]
         return self
 
@@ -633,7 +657,8 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
                 self.decoder_.sample(flat, random_state=int(rng.randint(0, 2**31 - 1)))
             )
             configurations = decoded.reshape(sub.shape[0], sub.shape[1], -1)
-        unit = 1.0 if self.timestep is None else float(self.timestep)
+        timestep = getattr(self, "timestep_", self.timestep)
+        unit = 1.0 if timestep is None else float(timestep)
         return SimulationResult(
             latent,
             configurations,

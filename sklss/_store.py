@@ -122,8 +122,8 @@ class FeatureStore(list):
     feature_names : list of str or None
         Names of the features (from the featuriser), if known.
     timestep : float or None
-        Time between stored frames, in ps (the files' time step times ``stride``),
-        when the files record it.
+        Time between stored frames, in ps (with ``stride`` applied), when the
+        files that record one (DCD files do not) agree; else None.
     attrs : dict
         Everything the store records.
     """
@@ -345,6 +345,7 @@ def _featurize_file(featurizer, path, file, top, index, chunk_frames, stride):
     import mdtraj
 
     from ._distributed import _create_array, _update_attrs
+    from ._molecules import recorded_timestep
 
     zarr = _require_zarr()
     group = zarr.open_group(str(path), mode="r+")
@@ -365,8 +366,8 @@ def _featurize_file(featurizer, path, file, top, index, chunk_frames, stride):
                 fill_value=np.nan,
                 dims=("frame", "feature"),
             )
-            if chunk.n_frames > 1:
-                timestep = float(chunk.timestep)
+            # With stride, mdtraj's times are those of the frames kept.
+            timestep = recorded_timestep(chunk)
         array.append(features, axis=0)
     if array is None:
         raise ValueError(f"the trajectory file {file!r} has no frames.")
@@ -542,7 +543,7 @@ def featurize_to_zarr(
         group,
         {
             "complete": True,
-            "timestep": steps.pop() * stride if len(steps) == 1 else None,
+            "timestep": steps.pop() if len(steps) == 1 else None,
         },
     )
     return open_feature_store(path)

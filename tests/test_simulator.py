@@ -536,3 +536,25 @@ def test_capped_fits_in_a_grid_search_warn_at_the_callers_line(data):
         (__file__, line),
         (__file__, line + 1),
     }
+
+
+def test_timestep_comes_from_the_trajectories(alanine_md):
+    import mdtraj as md
+
+    traj = alanine_md(120)
+    traj = md.Trajectory(traj.xyz, traj.topology, time=np.arange(120) * 2.0)
+    X = traj.xyz.reshape(120, -1)[:, :9].astype(np.float64)
+    sim = LatentSpaceSimulator(
+        encoder=SRVTransformer(n_components=1, max_epochs=2, random_state=0),
+        propagator=MDNPropagator(n_kernels=2, max_epochs=2, random_state=0),
+        decoder=CWGANDecoder(noise_dim=2, hidden_layer_sizes=(8,), max_epochs=1),
+        lagtime=3,
+        random_state=0,
+    )
+    sim.fit(X, y=traj)
+    assert sim.timestep_ == 2.0
+    assert sim.sample(4, random_state=0).timestep == 6.0  # 3 frames of 2 ps
+    # Given by hand, it wins; without trajectories, time is counted in frames.
+    assert sim.set_params(timestep=0.5).fit(X, y=traj).timestep_ == 0.5
+    assert sim.set_params(timestep=None).fit(X).timestep_ is None
+    assert sim.sample(4, random_state=0).timestep == 3.0

@@ -75,6 +75,8 @@ def test_featurize_matches_loading_each_file(md_files, tmp_path):
     assert store.files == [os.path.realpath(f) for f in files]
     assert store.feature_names[:2] == ["sin(phi ALA2)", "cos(phi ALA2)"]
     assert store.nbytes == 300 * 4 * 4
+    # The XTC and TRR files record 1 ps between frames, the DCD file no time.
+    assert store.timestep == 1.0
     for f, lazy in zip(files, store, strict=True):
         expected = TorsionFeaturizer().fit_transform(md.load(f, top=top))
         np.testing.assert_allclose(np.asarray(lazy), expected, atol=1e-6)
