@@ -226,17 +226,19 @@ def main():
         results.append(json.loads(line[0][7:]))
     print()
     print(
-        "| fit | frames | data in memory | peak RSS | data / peak | fit (s) | "
-        "held-out VAMP-2 (± block s.e.) | slowest time (frames) |"
+        "| fit | frames | data in memory | peak RSS of the fit | data / peak | "
+        "fit (s) | held-out VAMP-2 (± block s.e.) | slowest time (frames) | "
+        "peak RSS with scoring |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['mode']} | {r['n_frames']:,} | {r['data_bytes'] / 2**30:.2f} GiB | "
             f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | "
             f"{r['data_bytes'] / r['peak_rss_bytes']:.1f}x | {r['fit_seconds']:.0f} | "
             f"{r['heldout_vamp2']:.4f} ± {r['heldout_vamp2_block_se']:.4f} | "
-            f"{r['timescale_frames']:.0f} |"
+            f"{r['timescale_frames']:.0f} | "
+            f"{r['peak_rss_with_scoring_bytes'] / 2**30:.2f} GiB |"
         )
     streamed, subset = results
     gap = streamed["heldout_vamp2"] - subset["heldout_vamp2"]
