@@ -477,8 +477,10 @@ def create_group_atomically(path, meta, populate=None):
         if populate is not None:
             populate(group)
         _update_attrs(group, meta)
-        if path.exists():
+        if path.is_dir():
             shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
         os.rename(tmp, path)
     finally:
         if tmp.exists():

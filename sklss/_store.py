@@ -507,8 +507,8 @@ def featurize_to_zarr(
                 "arguments (files, featuriser, stride or chunk_frames); pass "
                 "overwrite=True to replace it."
             )
-    elif path.exists() and (overwrite or any(path.iterdir())):
-        if not overwrite:
+    elif existing is None and path.exists() and not overwrite:
+        if not path.is_dir() or any(path.iterdir()):
             raise ValueError(
                 f"path {str(path)!r} exists and is not a feature store; choose "
                 "another path or pass overwrite=True."

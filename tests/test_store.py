@@ -171,6 +171,12 @@ def test_featurize_refuses_to_mix_stores(md_files, tmp_path):
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
     with pytest.raises(ValueError, match="not a feature store"):
         open_feature_store(tmp_path / "other")
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(ValueError, match="not a feature store"):
+        featurize_to_zarr(
+            TorsionFeaturizer(), files, tmp_path / "a_file", top=top, verbose=False
+        )
+    assert (tmp_path / "a_file").read_text() == "mine"
 
 
 def test_pair_blocks_hold_exactly_the_lagged_pairs(rng=None):
