@@ -45,6 +45,9 @@ STORE_FORMAT_VERSION = 1
 # Output bytes a chunk aims at: large enough for efficient writes, small enough
 # that a worker holds it (and the sampler's working copies) easily.
 _CHUNK_BYTES = 64 * 2**20
+# Trajectories a chunk holds at least (when there are as many): the sampler advances
+# them together, and a step of 32 costs little more than a step of one.
+_MIN_CHUNK_TRAJECTORIES = 32
 # How long a worker trusts its count of workers on its host (the cluster may scale).
 _HOST_COUNT_SECONDS = 30.0
 
@@ -445,23 +448,32 @@ def _check_client(client):
     return client
 
 
-def _layout(n_trajectories, n_frames, n_decoded, widths, itemsizes, chunk):
-    """Trajectories per chunk and the Zarr chunk shape of each array."""
-    latent_bytes = n_frames * widths[0] * itemsizes[0]
-    decoded_bytes = n_decoded * widths[1] * itemsizes[1]
+def _layout(n_trajectories, n_frames, widths, itemsizes, decode_stride, chunk):
+    """Trajectories per chunk, latent frames per segment, and the Zarr chunk
+    shape of each array.
+
+    A chunk holds at least ``_MIN_CHUNK_TRAJECTORIES`` trajectories (when there
+    are as many): they advance together, at almost the cost of one. When their
+    output exceeds ``_CHUNK_BYTES``, they are generated in time segments of about
+    that size, each segment one Zarr chunk of each array.
+    """
+    frame_bytes = widths[0] * itemsizes[0] + widths[1] * itemsizes[1] / decode_stride
     if chunk is None:
-        chunk = max(1, _CHUNK_BYTES // max(1, latent_bytes + decoded_bytes))
+        whole = int(_CHUNK_BYTES // max(1.0, n_frames * frame_bytes))
+        chunk = max(whole, _MIN_CHUNK_TRAJECTORIES)
     chunk = min(chunk, n_trajectories)
-
-    def zarr_chunks(length, width, itemsize):
-        # Along time too, so that no single Zarr chunk grows beyond the target.
-        frames = max(1, min(length, _CHUNK_BYTES // (chunk * width * itemsize)))
-        return (chunk, frames, width)
-
+    segment = int(_CHUNK_BYTES // max(1.0, chunk * frame_bytes))
+    segment = max(decode_stride, segment // decode_stride * decode_stride)
+    if segment >= n_frames:
+        segment = n_frames
+    n_decoded = -(-n_frames // decode_stride)
     return (
         chunk,
-        zarr_chunks(n_frames, widths[0], itemsizes[0]),
-        zarr_chunks(n_decoded, widths[1], itemsizes[1]) if widths[1] else None,
+        segment,
+        (chunk, segment, widths[0]),
+        (chunk, min(n_decoded, -(-segment // decode_stride)), widths[1])
+        if widths[1]
+        else None,
     )
 
 
@@ -556,27 +568,36 @@ def _check_resume(path, attrs, requested):
 
 
 def _write_chunk(
-    simulator, path, index, start, stop, seed, n_steps, decode, decode_stride
+    simulator, path, index, start, stop, seed, n_steps, decode, decode_stride, segment
 ):
-    """Generate trajectories ``start:stop`` and write them into the store."""
+    """Generate trajectories ``start:stop`` and write them into the store, one time
+    segment of ``segment`` latent frames after the other."""
     zarr = _require("zarr")
     worker = _dask_worker()
     with _worker_lock(worker):
         if worker is not None:
             # The lock makes this chunk the worker's only one: all its cores.
             _set_torch_threads(_CHOSEN_THREADS or _dask_threads(worker, per_task=False))
-        result = simulator.sample(
+        group = zarr.open_group(str(path), mode="r+")
+        # The seeds are drawn as LatentSpaceSimulator.sample draws them: a chunk of
+        # one segment is that of sample(n_steps, stop - start, random_state=seed).
+        rng = np.random.RandomState(seed)
+        z0 = simulator._start(None, stop - start, "auto", rng)
+        for lo, hi, latent, configurations in simulator._segments(
+            z0,
             n_steps,
-            n_trajectories=stop - start,
-            random_state=seed,
+            rng,
             decode=decode,
             decode_stride=decode_stride,
-        )
-        group = zarr.open_group(str(path), mode="r+")
-        group["latent"][start:stop] = result.latent
-        if "configurations" in group:
-            group["configurations"][start:stop] = result.configurations
-        del result
+            segment=segment,
+        ):
+            group["latent"][start:stop, lo:hi] = latent
+            if "configurations" in group:
+                first = lo // decode_stride
+                group["configurations"][
+                    start:stop, first : first + configurations.shape[1]
+                ] = configurations
+            del latent, configurations
         # After the data: a chunk marked done is complete on disk.
         group["chunk_done"][index] = 1
     return index
@@ -600,13 +621,15 @@ def sample_to_zarr(
 
     For runs larger than one machine's memory, or to spread generation over many
     machines. The trajectories are generated in chunks of ``chunk_trajectories``;
-    each chunk is sampled with :meth:`LatentSpaceSimulator.sample` and a seed
+    each chunk is sampled like :meth:`LatentSpaceSimulator.sample` with a seed
     derived only from ``random_state`` and the chunk's index, and written into
-    its own region of the store. The store is therefore identical bit for bit
-    whether one worker, many workers or the local process wrote it, and a run
-    that was interrupted (a killed job, a lost worker) is completed by calling
-    this function again with the same arguments: only the missing chunks are
-    generated.
+    its own region of the store. Trajectories too long for a chunk to hold in
+    about 64 MiB are generated in time segments of that size, each continuing
+    from the last frame of the one before. The store is therefore identical bit
+    for bit whether one worker, many workers or the local process wrote it, and
+    a run that was interrupted (a killed job, a lost worker) is completed by
+    calling this function again with the same arguments: only the missing chunks
+    are generated.
 
     Parameters
     ----------
@@ -625,10 +648,11 @@ def sample_to_zarr(
     decode_stride : int, default=1
         Decode every ``decode_stride``-th latent frame.
     chunk_trajectories : int or None, default=None
-        Trajectories per chunk, the unit of work and of resumption. A worker
-        holds one chunk in memory at a time. None chooses about 64 MiB of output
-        per chunk. The result depends on it (it sets the seeds), not on the
-        number of workers.
+        Trajectories per chunk, advanced together: the unit of work and of
+        resumption. A worker generates one chunk at a time, holding at most about
+        64 MiB of it in memory (one time segment). None chooses as many whole
+        trajectories as make about 64 MiB of output, and at least 32. The result
+        depends on it (it sets the seeds), not on the number of workers.
     client : dask.distributed.Client or None, default=None
         Generate on this cluster: the simulator is sent to every worker once, and
         each worker writes its chunks directly into the store, one chunk at a
@@ -658,7 +682,7 @@ def sample_to_zarr(
         A size is out of range; ``path`` holds a complete run (and
         ``overwrite=False``), an incomplete run started with other arguments, or
         something that is not a sklss store (never deleted); the output would
-        not fit on the disk, or one chunk in memory.
+        not fit on the disk, or one time segment of a chunk in memory.
     ImportError
         zarr (or, with a ``client``, dask.distributed) is not installed.
 
@@ -675,8 +699,16 @@ def sample_to_zarr(
     chunks written (each chunk's marker is written after its data). Its
     attributes record the sklss version, the simulator's class and checksum (the
     sha256 of its ``.sklss`` file), the seed and every chunk's seed, the lag
-    time, time step, decode stride, sizes and chunk layout, the topology (for
-    molecular simulators) and, last, ``complete=True``.
+    time, time step, decode stride, sizes and chunk layout (``segment_frames``:
+    the latent frames of a time segment, also the Zarr chunk length along time),
+    the topology (for molecular simulators) and, last, ``complete=True``.
+
+    A chunk of one segment is exactly ``simulator.sample(n_steps,
+    chunk_trajectories, random_state=seed)`` with the chunk's seed; later
+    segments draw their seeds from the same generator in turn. Bit for bit
+    equality across machines needs the same CPU kind and library builds; with
+    MKL, single-precision products of 5 to 11 rows can also differ in the last
+    bit with the number of threads, so decoded batches that small can differ.
 
     Examples
     --------
@@ -770,6 +802,7 @@ def sample_to_zarr(
             attrs,
             _chunk_bytes(shapes, dtypes, attrs["chunk_trajectories"]),
             attrs["n_chunks"],
+            per_segment=_chunk_bytes(chunks, dtypes, attrs["chunk_trajectories"]),
             freed=replaced,
             local=client is None,
         )
@@ -781,22 +814,22 @@ def sample_to_zarr(
     if resuming:
         group = zarr.open_group(str(path), mode="r")
         names = [n for n in ("latent", "configurations") if n in group]
+        dtypes = {n: np.dtype(group[n].dtype) for n in names}
         _check_space(
             path.parent,
             attrs,
-            _chunk_bytes(
-                {n: group[n].shape for n in names},
-                {n: np.dtype(group[n].dtype) for n in names},
-                chunk,
-            ),
+            _chunk_bytes({n: group[n].shape for n in names}, dtypes, chunk),
             len(missing),
+            per_segment=_chunk_bytes(
+                {n: group[n].chunks for n in names}, dtypes, chunk
+            ),
             freed=0,
             local=client is None,
         )
     tasks = [
         (i, i * chunk, min((i + 1) * chunk, n_trajectories), seeds[i]) for i in missing
     ]
-    args = (n_steps, decode, decode_stride)
+    args = (n_steps, decode, decode_stride, attrs["segment_frames"])
     from tqdm.auto import tqdm
 
     with tqdm(
@@ -878,8 +911,8 @@ def _plan_run(
         dtypes["latent"].itemsize,
         dtypes.get("configurations", np.dtype("f8")).itemsize,
     )
-    chunk, latent_chunks, decoded_chunks = _layout(
-        n_trajectories, n_frames, n_decoded, widths, itemsizes, chunk_trajectories
+    chunk, segment, latent_chunks, decoded_chunks = _layout(
+        n_trajectories, n_frames, widths, itemsizes, decode_stride, chunk_trajectories
     )
     chunks = {"latent": latent_chunks, "configurations": decoded_chunks}
     n_chunks = -(-n_trajectories // chunk)
@@ -903,6 +936,7 @@ def _plan_run(
         "random_state": random_state,
         "seed": seed,
         "chunk_trajectories": chunk,
+        "segment_frames": segment,
         "n_chunks": n_chunks,
         "chunk_seeds": [_chunk_seed(seed, i) for i in range(n_chunks)],
         "topology": _topology_json(simulator) if decoded else None,
@@ -911,12 +945,14 @@ def _plan_run(
 
 
 def _chunk_bytes(shapes, dtypes, n_trajectories):
-    """Bytes of the output of ``n_trajectories`` trajectories (uncompressed)."""
+    """Bytes of the output of ``n_trajectories`` trajectories (uncompressed), or,
+    given the Zarr chunk shapes, of one segment."""
     return sum(
         n_trajectories
         * int(np.prod(shapes[name][1:]))
         * np.dtype(dtypes[name]).itemsize
         for name in shapes
+        if shapes[name] is not None
     )
 
 
@@ -924,8 +960,9 @@ def _directory_bytes(path):
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def _check_space(directory, attrs, per_chunk, n_chunks, *, freed, local):
-    """Refuse a run whose output cannot fit on the disk (or a chunk in memory)."""
+def _check_space(directory, attrs, per_chunk, n_chunks, *, per_segment, freed, local):
+    """Refuse a run whose output cannot fit on the disk (or a segment of a chunk
+    in memory)."""
     needed = per_chunk * n_chunks
     free = shutil.disk_usage(directory).free + freed
     if needed > free:
@@ -937,9 +974,9 @@ def _check_space(directory, attrs, per_chunk, n_chunks, *, freed, local):
             "raise decode_stride, or choose another path."
         )
     if local:
-        # The sampler's working copies roughly double a chunk while it decodes.
+        # The sampler's working copies roughly double a segment while it decodes.
         check_fits_in_memory(
-            2 * per_chunk, {"chunk_trajectories": attrs["chunk_trajectories"]}
+            2 * per_segment, {"chunk_trajectories": attrs["chunk_trajectories"]}
         )
 
 

@@ -824,9 +824,18 @@ class MDNPropagator(BaseNetwork):
                 stacklevel=2,
             )
             S = np.clip(S, low, high)
+        self._propagate(S, n_steps, seed, out3)
+        return out
+
+    def _propagate(self, S, n_steps, seed, out3):
+        """Write ``S`` (user units, shape (n, d), not clipped) and ``n_steps``
+        sampled frames after it into ``out3`` of shape (n, n_steps + 1, d)."""
+        d = self.n_features_in_
+        n_traj = len(S)
+        center, scale = self.scaler_.center, self.scaler_.scale
         out3[:, 0, :] = S
         if n_steps == 0:
-            return out
+            return
 
         device = torch.device(self.device_)
         generator = torch_generator(seed, device)
@@ -869,7 +878,6 @@ class MDNPropagator(BaseNetwork):
             self.network_.train(was_training)
             if bar is not None:
                 bar.close()
-        return out
 
     # ---------------------------------------------------------------- samplers
 

@@ -17,7 +17,7 @@ from ._data import (
     check_trajectories,
 )
 from ._framewise import FrameWise
-from ._torch import TorchEstimatorMixin
+from ._torch import TorchEstimatorMixin, seed_from_random_state
 
 __all__ = ["LatentSpaceSimulator", "SimulationResult"]
 
@@ -645,18 +645,9 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
             {"n_steps": n_steps, "n_trajectories": n_trajectories},
         )
         z0 = self._start(start, n_trajectories, start_space, rng)
-        latent = self.propagator_.sample(
-            z0, n_steps, random_state=int(rng.randint(0, 2**31 - 1))
+        ((_, _, latent, configurations),) = self._segments(
+            z0, n_steps, rng, decode=decode, decode_stride=decode_stride
         )
-        latent = np.asarray(latent).reshape(len(z0), -1, self.n_components_)
-        configurations = None
-        if decode and self.decoder_ is not None:
-            sub = latent[:, ::decode_stride]
-            flat = sub.reshape(-1, self.n_components_)
-            decoded = np.asarray(
-                self.decoder_.sample(flat, random_state=int(rng.randint(0, 2**31 - 1)))
-            )
-            configurations = decoded.reshape(sub.shape[0], sub.shape[1], -1)
         timestep = getattr(self, "timestep_", self.timestep)
         unit = 1.0 if timestep is None else float(timestep)
         return SimulationResult(
@@ -667,6 +658,50 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
             decode_stride=decode_stride,
             coordinates=self.coordinates_,
         )
+
+    def _segments(self, z0, n_steps, rng, *, decode, decode_stride, segment=None):
+        """Generate trajectories from ``z0`` in time segments of ``segment`` frames.
+
+        Yields ``(lo, hi, latent, configurations)``: the latent frames ``lo:hi``
+        of every trajectory and the decoded configurations of those of them whose
+        index is a multiple of ``decode_stride`` (None without decoding).
+        ``segment`` (a multiple of ``decode_stride``; None for one segment)
+        bounds the memory of very long runs: each segment continues from the last
+        frame of the one before, with seeds drawn in turn from ``rng``. One
+        segment is exactly :meth:`sample`.
+        """
+        n_frames = n_steps + 1
+        segment = n_frames if segment is None else segment
+        decode = decode and self.decoder_ is not None
+        state = z0
+        for lo in range(0, n_frames, segment):
+            hi = min(lo + segment, n_frames)
+            seed = int(rng.randint(0, 2**31 - 1))
+            if lo == 0:
+                latent = self.propagator_.sample(state, hi - 1, random_state=seed)
+                latent = np.asarray(latent).reshape(len(z0), -1, self.n_components_)
+            else:
+                # Continues the last frame as it is: no clipping to the start range.
+                latent = np.empty(
+                    (len(z0), hi - lo + 1, self.n_components_), dtype=state.dtype
+                )
+                self.propagator_._propagate(
+                    state, hi - lo, seed_from_random_state(seed), latent
+                )
+                latent = latent[:, 1:]
+            state = latent[:, -1].copy()  # not a view: the segment can go
+            configurations = None
+            if decode:
+                # lo is a multiple of decode_stride: the segment's frames 0, s, 2s...
+                sub = latent[:, ::decode_stride]
+                flat = sub.reshape(-1, self.n_components_)
+                decoded = np.asarray(
+                    self.decoder_.sample(
+                        flat, random_state=int(rng.randint(0, 2**31 - 1))
+                    )
+                )
+                configurations = decoded.reshape(sub.shape[0], sub.shape[1], -1)
+            yield lo, hi, latent, configurations
 
     # -- scoring ---------------------------------------------------------------------
 

@@ -129,21 +129,22 @@ def _run(sim, path, **kw):
     return sample_to_zarr(sim, path, **kw)
 
 
-_SAMPLE = LatentSpaceSimulator.sample
+_SEGMENTS = LatentSpaceSimulator._segments
 
 
 class _CountingSample:
-    """Replaces LatentSpaceSimulator.sample; counts chunk calls, may fail after k."""
+    """Wraps the simulator's generation of a chunk; counts chunk calls, may fail
+    after k."""
 
     def __init__(self, fail_after=None):
         self.calls = 0
         self.fail_after = fail_after
-        self.original = _SAMPLE
+        self.original = _SEGMENTS
 
     def install(self, monkeypatch):
         counter = self
 
-        def sample(self, n_steps, *args, **kwargs):
+        def segments(self, z0, n_steps, *args, **kwargs):
             if n_steps == N_STEPS:  # not the two-frame dtype probe of a new run
                 if (
                     counter.fail_after is not None
@@ -151,9 +152,9 @@ class _CountingSample:
                 ):
                     raise RuntimeError("worker lost")
                 counter.calls += 1
-            return counter.original(self, n_steps, *args, **kwargs)
+            return counter.original(self, z0, n_steps, *args, **kwargs)
 
-        monkeypatch.setattr(LatentSpaceSimulator, "sample", sample)
+        monkeypatch.setattr(LatentSpaceSimulator, "_segments", segments)
         return self
 
 
@@ -342,6 +343,76 @@ def test_default_chunks_hold_about_64_mib(sim, tmp_path):
     assert store.attrs["chunk_trajectories"] == 3 and store.attrs["n_chunks"] == 1
     # Random seeds are drawn and recorded when none is given.
     assert store.attrs["random_state"] is None and isinstance(store.attrs["seed"], int)
+
+
+def test_default_chunks_advance_many_trajectories_together(sim, tmp_path, monkeypatch):
+    # Fewer than 32 whole trajectories of 201 frames fit in the (lowered) 12,800
+    # bytes of a chunk: 32 per chunk instead, in time segments of 12,800 bytes.
+    monkeypatch.setattr(sklss._distributed, "_CHUNK_BYTES", 12_800)
+    store = sample_to_zarr(
+        sim,
+        tmp_path / "run.zarr",
+        n_steps=200,
+        n_trajectories=40,
+        decode=False,
+        random_state=0,
+        verbose=False,
+    )
+    attrs = store.attrs
+    assert (attrs["chunk_trajectories"], attrs["n_chunks"]) == (32, 2)
+    group = zarr.open_group(str(tmp_path / "run.zarr"), mode="r")
+    segment = 12_800 // (32 * group["latent"].dtype.itemsize)
+    assert attrs["segment_frames"] == segment < 201
+    assert group["latent"].chunks == (32, segment, 1)
+    assert np.isfinite(store.latent).all().compute()
+
+
+def test_segmented_stores_are_identical_for_any_number_of_workers(
+    sim, client2, tmp_path, monkeypatch
+):
+    # 2 trajectories of 1 latent + 30 decoded float64 values per frame: 496 bytes per
+    # frame, segments of 10 frames in 5,000 bytes. (MKL's float32 products of 5-11
+    # rows can differ in the last bit with the number of threads: decoded batches of
+    # 20 and 2 frames here.)
+    assert sim.start_points_.dtype == np.float64
+    monkeypatch.setattr(sklss._distributed, "_CHUNK_BYTES", 5_000)
+    local = _run(sim, tmp_path / "local.zarr", n_trajectories=6)
+    _run(sim, tmp_path / "two.zarr", n_trajectories=6, client=client2)
+    assert local.attrs["segment_frames"] == 10
+    assert _files(tmp_path / "local.zarr") == _files(tmp_path / "two.zarr")
+
+
+def test_long_trajectories_are_generated_in_segments(sim, tmp_path, monkeypatch):
+    # 2 trajectories of 1 latent + 30 / 3 decoded float64 values per frame: 176
+    # bytes per frame, 11 frames in 2,000 bytes, 9 as a multiple of decode_stride.
+    monkeypatch.setattr(sklss._distributed, "_CHUNK_BYTES", 2_000)
+    store = _run(sim, tmp_path / "run.zarr", decode_stride=3)
+    assert store.attrs["segment_frames"] == 9
+    group = zarr.open_group(str(tmp_path / "run.zarr"), mode="r")
+    assert group["latent"].chunks == (2, 9, 1)
+    assert group["configurations"].chunks == (2, 3, 30)
+    arrays = store.to_numpy()
+    assert arrays.configurations.shape == (5, 14, 30)
+    assert np.isfinite(arrays.latent).all() and np.isfinite(arrays.configurations).all()
+    for i, seed in enumerate(store.attrs["chunk_seeds"]):
+        rows = slice(2 * i, 2 * i + 2)
+        n = len(arrays.latent[rows])
+        # The first segment is what sample() gives with the chunk's seed...
+        ref = sim.sample(8, n_trajectories=n, random_state=seed, decode_stride=3)
+        np.testing.assert_array_equal(arrays.latent[rows, :9], ref.latent)
+        np.testing.assert_array_equal(
+            arrays.configurations[rows, :3], ref.configurations
+        )
+        # ...and the second continues its last frame, with the next seed drawn.
+        rng = np.random.RandomState(seed)
+        rng.randint(0, len(sim.start_points_), size=n)
+        for _ in range(2):  # the first segment's seeds: propagator and decoder
+            rng.randint(0, 2**31 - 1)
+        last = arrays.latent[rows, 8]
+        nxt = sim.propagator_.sample(
+            last, 9, random_state=int(rng.randint(0, 2**31 - 1))
+        )
+        np.testing.assert_allclose(arrays.latent[rows, 9:18], nxt[:, 1:], rtol=1e-5)
 
 
 def test_without_decoding_only_latent_is_stored(sim, tmp_path):
