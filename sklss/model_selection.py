@@ -7,7 +7,8 @@ estimated at several lag times, the implied-time-scale analysis of Markov state
 modelling: :func:`select_lagtime` scans candidate lag times and applies a
 convergence rule, :func:`select_dimension` counts the slow processes at a lag.
 :func:`split_trajectory` cuts one long trajectory into segments for
-cross-validation by trajectory.
+cross-validation by trajectory, and :class:`TrajectoryKFold` folds a list of
+trajectories.
 """
 
 import numbers
@@ -15,11 +16,17 @@ import warnings
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import Bunch
 
 from ._data import check_int, check_real, check_real_array, check_trajectories
 
-__all__ = ["select_dimension", "select_lagtime", "split_trajectory"]
+__all__ = [
+    "TrajectoryKFold",
+    "select_dimension",
+    "select_lagtime",
+    "split_trajectory",
+]
 
 # Round-off by which an estimated eigenvalue may exceed 1 in magnitude.
 _EIGENVALUE_TOLERANCE = 1e-6
@@ -361,3 +368,61 @@ def split_trajectory(X, n_segments):
             f"n_segments must be in [1, n_frames={len(X)}]; got {n_segments}."
         )
     return np.array_split(X, n_segments, axis=0)
+
+
+class TrajectoryKFold(BaseCrossValidator):
+    """K-fold cross-validation over whole trajectories.
+
+    Each fold tests whole trajectories of a list and trains on the others, so no
+    time-lagged pair spans training and test data. Unlike
+    :class:`~sklearn.model_selection.KFold`, the number of folds adapts to the
+    data: ``min(n_splits, n_trajectories)``, so that the default works for a list
+    of four trajectories. A single trajectory (a 2-D array) is refused: its rows
+    would be split into folds whose training part has gaps in time; cut it into
+    segments with :func:`split_trajectory` first.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Largest number of folds (at least 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklss.model_selection import TrajectoryKFold
+    >>> trajs = [np.zeros((100, 2)) for _ in range(3)]
+    >>> cv = TrajectoryKFold()
+    >>> cv.get_n_splits(trajs)
+    3
+    >>> [test.tolist() for _, test in cv.split(trajs)]
+    [[0], [1], [2]]
+    """
+
+    def __init__(self, n_splits=5):
+        self.n_splits = n_splits
+
+    def _n_trajectories(self, X):
+        check_int(self.n_splits, "n_splits", 2)
+        if not isinstance(X, list | tuple):
+            raise ValueError(
+                "TrajectoryKFold splits a list of trajectories; got "
+                f"{type(X).__name__}. Cut one long trajectory into segments with "
+                "sklss.model_selection.split_trajectory(X, n_segments) first."
+            )
+        if len(X) < 2:
+            raise ValueError(
+                f"TrajectoryKFold needs at least 2 trajectories; got {len(X)}. Cut "
+                "a long trajectory into segments with split_trajectory."
+            )
+        return len(X)
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of folds: ``min(n_splits, len(X))``."""
+        if X is None:
+            return check_int(self.n_splits, "n_splits", 2)
+        return min(self.n_splits, self._n_trajectories(X))
+
+    def _iter_test_indices(self, X=None, y=None, groups=None):
+        n = self._n_trajectories(X)
+        k = min(self.n_splits, n)
+        yield from np.array_split(np.arange(n), k)

@@ -16,7 +16,12 @@ from sklss.datasets import (
     metastable_hmm_transition_matrix,
     swissroll_transition_matrix,
 )
-from sklss.model_selection import select_dimension, select_lagtime, split_trajectory
+from sklss.model_selection import (
+    TrajectoryKFold,
+    select_dimension,
+    select_lagtime,
+    split_trajectory,
+)
 
 LAGTIMES = [1, 2, 5, 10, 20, 40, 80]
 
@@ -192,6 +197,50 @@ def test_select_dimension_edge_cases():
         select_dimension([])
     with pytest.raises(ValueError, match="n_structural"):
         select_dimension([0.5], n_structural=-1)
+
+
+def test_trajectory_kfold_tests_whole_trajectories():
+    from sklearn.model_selection import cross_val_score
+
+    trajs = make_metastable_hmm(n_frames=400, n_trajectories=4, random_state=0)
+    assert isinstance(trajs, list) and len(trajs) == 4
+    cv = TrajectoryKFold()
+    assert cv.get_n_splits(trajs) == 4 and cv.get_n_splits() == 5
+    folds = list(cv.split(trajs))
+    assert [test.tolist() for _, test in folds] == [[0], [1], [2], [3]]
+    for train, test in folds:
+        assert sorted([*train, *test]) == [0, 1, 2, 3]
+    assert [t.tolist() for _, t in TrajectoryKFold(2).split(trajs)] == [
+        [0, 1],
+        [2, 3],
+    ]
+    # The default works where sklearn's 5-fold KFold cannot split 4 trajectories.
+    sim = LatentSpaceSimulator(
+        encoder=SRVTransformer(n_components=1, max_epochs=2),
+        propagator=MDNPropagator(n_kernels=2, max_epochs=2),
+        lagtime=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        scores = cross_val_score(sim, trajs, cv=cv)
+        with pytest.raises(ValueError, match="n_splits=5 greater than"):
+            cross_val_score(sim, trajs)
+    assert scores.shape == (4,) and np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize(
+    ("X", "n_splits", "error", "match"),
+    [
+        (np.zeros((100, 2)), 5, ValueError, "split_trajectory"),
+        ([np.zeros((100, 2))], 5, ValueError, "at least 2 trajectories"),
+        ([np.zeros((9, 2))] * 3, 1, ValueError, "n_splits must be"),
+        ([np.zeros((9, 2))] * 3, 2.0, TypeError, "n_splits must be"),
+    ],
+)
+def test_trajectory_kfold_refuses_what_it_cannot_split(X, n_splits, error, match):
+    with pytest.raises(error, match=match):
+        list(TrajectoryKFold(n_splits).split(X))
 
 
 def test_split_trajectory_is_public_here():
