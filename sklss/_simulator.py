@@ -18,6 +18,7 @@ from ._data import (
 )
 from ._framewise import FrameWise
 from ._torch import TorchEstimatorMixin, seed_from_random_state
+from ._warnings import summarised_warnings
 
 __all__ = ["LatentSpaceSimulator", "SimulationResult"]
 
@@ -220,6 +221,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     random_state : int, RandomState instance or None, default=None
         Seeds components whose own ``random_state`` is None, so that ``fit`` is
         reproducible; also the default seed of :meth:`score`.
+    verbose : bool, default=False
+        Progress of every component: True sets ``verbose=True`` on the fitted
+        clones of the components that have the parameter (also on the steps of a
+        Pipeline encoder); False leaves their own settings.
 
     Attributes
     ----------
@@ -281,6 +286,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         "n_start_points": [Interval(numbers.Integral, 1, None, closed="left")],
         "score_horizon": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
+        "verbose": ["boolean"],
     }
 
     def __init__(
@@ -295,6 +301,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         n_start_points=10_000,
         score_horizon=None,
         random_state=None,
+        verbose=False,
     ):
         store_init_params(self, locals())
 
@@ -336,6 +343,13 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
                 )
         if "random_state" in params and params["random_state"] is None:
             est.set_params(random_state=int(seeds.randint(0, 2**31 - 1)))
+        if self.verbose:
+            keys = [
+                k
+                for k in est.get_params(deep=True)
+                if k == "verbose" or k.endswith("__verbose")
+            ]
+            est.set_params(**dict.fromkeys(keys, True))
         return est
 
     # -- fitting ---------------------------------------------------------------------
@@ -447,16 +461,17 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         seeds = check_random_state_named(self.random_state)
         encoder = _per_trajectory(self._component("encoder", seeds))
         propagator = self._component("propagator", seeds)
-        if _takes_lists(encoder):
-            encoder.fit(list(trajs))
-        else:
-            encoder.fit(trajs.concatenate())
-        Z = self._encode(trajs, encoder)
-        propagator.fit(Z)
         decoder = None
-        if ys is not None:
-            decoder = self._component("decoder", seeds)
-            decoder.fit(Z, list(ys))
+        with summarised_warnings(f"{type(self).__name__}.fit"):
+            if _takes_lists(encoder):
+                encoder.fit(list(trajs))
+            else:
+                encoder.fit(trajs.concatenate())
+            Z = self._encode(trajs, encoder)
+            propagator.fit(Z)
+            if ys is not None:
+                decoder = self._component("decoder", seeds)
+                decoder.fit(Z, list(ys))
         # The encoder's own precision: the propagator scales its start points in
         # float64, so large latent offsets cost nothing.
         allZ = np.concatenate(Z)

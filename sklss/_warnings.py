@@ -6,6 +6,7 @@ a line of the library: that is the line a user can act on, and the one Python's
 default filter uses to show each warning once.
 """
 
+import contextlib
 import inspect
 import os
 import sysconfig
@@ -55,3 +56,31 @@ def user_stacklevel():
 def warn(message, category=UserWarning):
     """``warnings.warn`` attributed to the user's code (see :func:`user_stacklevel`)."""
     warnings.warn(message, category, stacklevel=user_stacklevel())
+
+
+@contextlib.contextmanager
+def summarised_warnings(owner):
+    """Collect the warnings raised inside the block and emit them again at its end,
+    at the user's line: one warning per category, listing the distinct messages
+    (a fit of several networks says everything once, in one place).
+
+    Also re-emitted when the block raises, so that nothing is lost; the user's
+    filters apply at re-emission.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            recorded = list(caught)
+    grouped = {}
+    for w in recorded:
+        messages = grouped.setdefault(w.category, [])
+        if str(w.message) not in messages:
+            messages.append(str(w.message))
+    for category, messages in grouped.items():
+        if len(messages) == 1:
+            text = messages[0]
+        else:
+            text = f"{owner}: {len(messages)} warnings:\n- " + "\n- ".join(messages)
+        warnings.warn(text, category, stacklevel=user_stacklevel())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import GridSearchCV, KFold
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklss import (
@@ -373,7 +373,7 @@ def test_round_trip_in_a_fresh_process(fitted, tmp_path):
 
 
 def test_load_errors(tmp_path, fitted):
-    with pytest.raises(FileNotFoundError, match="No saved simulator"):
+    with pytest.raises(FileNotFoundError, match="No saved model"):
         load_simulator(tmp_path / "missing.joblib")
     junk = tmp_path / "junk.joblib"
     junk.write_bytes(b"this is not a pickle")
@@ -536,6 +536,59 @@ def test_capped_fits_in_a_grid_search_warn_at_the_callers_line(data):
         (__file__, line),
         (__file__, line + 1),
     }
+
+
+def test_a_fit_summarises_its_components_warnings_once(data):
+    from sklearn.exceptions import ConvergenceWarning
+
+    sim = LatentSpaceSimulator(
+        encoder=SRVTransformer(n_components=1, max_epochs=1, random_state=0),
+        propagator=MDNPropagator(n_kernels=2, max_epochs=1, random_state=0),
+        lagtime=2,
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        sim.fit(data)
+    capped = [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    # Both networks stopped at their budget: one warning says so for both.
+    assert len(capped) == 1
+    text = str(capped[0].message)
+    assert text.startswith("LatentSpaceSimulator.fit: 2 warnings:")
+    assert "SRVTransformer" in text and "MDNPropagator" in text
+    assert {(w.filename, w.lineno) for w in record} == {(__file__, line)}
+    # The user's filters still apply.
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sim.fit(data)
+    assert not [w for w in record if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_verbose_reaches_every_component(data, capsys):
+    encoder = make_pipeline(
+        StandardScaler(), SRVTransformer(n_components=1, max_epochs=2, random_state=0)
+    )
+    sim = LatentSpaceSimulator(
+        encoder=encoder,
+        propagator=MDNPropagator(n_kernels=2, max_epochs=2, random_state=0),
+        lagtime=2,
+        verbose=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(data)
+    assert sim.propagator_.verbose
+    assert sim.encoder_.named_steps["srvtransformer"].verbose
+    assert not encoder.steps[1][1].verbose  # the user's estimators are untouched
+    assert "MDNPropagator" in capsys.readouterr().err  # the progress bars
+    quiet = clone(sim).set_params(verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet.fit(data)
+    assert not quiet.propagator_.verbose
+    with pytest.raises(ValueError, match="verbose"):
+        clone(sim).set_params(verbose="yes").fit(data)
 
 
 def test_timestep_comes_from_the_trajectories(alanine_md):
