@@ -73,13 +73,15 @@ def _load(args):
 def _info(args):
     import warnings
 
-    from . import read_manifest
-    from ._io import file_sha256
+    from . import LatentSpaceSimulator, read_manifest
+    from ._io import file_sha256, load_estimator
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sim = _load(args)
-    print(f"{args.model}: sklss LatentSpaceSimulator (loaded with sklss {__version__})")
+        est = load_estimator(args.model, allow_pickle=args.allow_pickle)
+    simulator = isinstance(est, LatentSpaceSimulator)
+    kind = "LatentSpaceSimulator" if simulator else type(est).__name__
+    print(f"{args.model}: sklss {kind} (loaded with sklss {__version__})")
     try:
         manifest = read_manifest(args.model)
     except ValueError:  # a pickle, opened because --allow-pickle was given
@@ -91,6 +93,32 @@ def _info(args):
     print(f"  sha256      {file_sha256(args.model)}")
     for w in caught:
         print(f"  warning: {w.message}")
+    if simulator:
+        _describe_simulator(est)
+    else:
+        _describe_estimator(est)
+    return 0
+
+
+def _describe_estimator(est):
+    """What ``sklss info`` says about a network or an ensemble."""
+    print(_describe("estimator", est))
+    fitted = hasattr(est, "n_features_in_")
+    if not fitted:
+        print("  not fitted")
+        return
+    print(f"  dimensions  {est.n_features_in_} input features")
+    if hasattr(est, "timescales_"):
+        scales = ", ".join(f"{t:.4g}" for t in est.timescales_)
+        print(f"  time scales {scales} (frames)")
+    if hasattr(est, "n_epochs_"):
+        capped = "" if getattr(est, "converged_", True) else " (capped)"
+        print(f"  trained     {est.n_epochs_} epochs{capped}")
+    if hasattr(est, "estimators_"):
+        print(f"  models      {len(est.estimators_)}")
+
+
+def _describe_simulator(sim):
     print(_describe("encoder", sim.encoder_))
     print(_describe("propagator", sim.propagator_))
     print(_describe("decoder", getattr(sim, "decoder_", None)))
@@ -112,7 +140,6 @@ def _info(args):
         top = coordinates.topology_
         print(f"  topology    {top.n_atoms} atoms, {top.n_residues} residues")
     print(f"  start pool  {len(sim.start_points_)} latent frames")
-    return 0
 
 
 # Bytes per atom and frame of each structure format (generous: dcd stores float32
@@ -551,8 +578,12 @@ def build_parser():
     _allow_pickle_option(sim)
     sim.set_defaults(func=_simulate)
 
-    info = sub.add_parser("info", help="describe a saved simulator")
-    info.add_argument("model", help="simulator saved with sklss.save (.sklss)")
+    _add_fit_parser(sub)
+
+    info = sub.add_parser(
+        "info", help="describe a saved simulator, network or ensemble"
+    )
+    info.add_argument("model", help="an estimator saved with sklss.save (.sklss)")
     _allow_pickle_option(info)
     info.set_defaults(func=_info)
 
@@ -560,6 +591,107 @@ def build_parser():
 
     add_adaptive(sub)
     return parser
+
+
+def _fit(args):
+    from ._fit_files import fit_from_files
+
+    fit_from_files(args)
+    return 0
+
+
+def _add_fit_parser(sub):
+    from ._fit_files import FEATURES
+
+    fit = sub.add_parser(
+        "fit",
+        help="train a simulator from a topology and trajectory files",
+        description="Featurise trajectory files chunk by chunk into a feature "
+        "store (OUT with the suffix .features.zarr, reused by later runs), select "
+        "the lag time and latent dimension from the SRV's implied time scales "
+        "(unless given), train the SRV encoder and MDN propagator from the store "
+        "and the cWGAN decoder on the decoder atoms, then save the model (OUT), "
+        "print a validation summary and save it (OUT with the suffix "
+        ".summary.json).",
+    )
+    fit.add_argument(
+        "--top",
+        default=None,
+        help="topology file (PDB, PSF, PRMTOP, GRO...); needed for trajectory "
+        "formats without one (DCD, XTC, TRR)",
+    )
+    fit.add_argument(
+        "--traj",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="trajectory files or quoted glob patterns ('run*/traj.dcd'); each file "
+        "is one trajectory",
+    )
+    fit.add_argument("--out", required=True, help="the model file to write (.sklss)")
+    fit.add_argument(
+        "--features",
+        choices=FEATURES,
+        default="torsions",
+        help="input features: backbone phi/psi torsions (as sin and cos), "
+        "distances between the --feature-atoms, or both (default: torsions)",
+    )
+    fit.add_argument(
+        "--feature-atoms",
+        default="name CA",
+        help="mdtraj selection of the atoms whose pair distances are features "
+        "(default: 'name CA')",
+    )
+    fit.add_argument(
+        "--decoder-atoms",
+        default="name CA",
+        help="mdtraj selection of the atoms the decoder generates, or 'none' for "
+        "a model without decoder (default: 'name CA')",
+    )
+    fit.add_argument(
+        "--lagtime",
+        default="auto",
+        help="lag time in frames (after --stride), or 'auto' to select it from "
+        "the convergence of implied time scales (default: auto)",
+    )
+    fit.add_argument(
+        "--n-components",
+        default="auto",
+        help="latent dimension, or 'auto': the slow processes at the lag time plus "
+        "one (default: auto)",
+    )
+    fit.add_argument(
+        "--stride", type=int, default=1, help="keep every k-th frame (default: 1)"
+    )
+    fit.add_argument(
+        "--timestep",
+        type=float,
+        default=None,
+        help="time between stored frames in ps, after --stride (default: from "
+        "the files when they record it; DCD files do not)",
+    )
+    fit.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="cap on the training epochs of each network (default: each network's own)",
+    )
+    fit.add_argument(
+        "--store",
+        default=None,
+        help="the feature store to write or reuse (default: OUT with the suffix "
+        ".features.zarr)",
+    )
+    fit.add_argument(
+        "--seed", type=int, default=0, help="seed of the training (default: 0)"
+    )
+    fit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model and a feature store made otherwise",
+    )
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.set_defaults(func=_fit)
 
 
 def _allow_pickle_option(parser):

@@ -81,12 +81,42 @@ def load_simulator(path, *, allow_pickle=False, device="cpu"):
         file; or a file that holds something other than a fitted
         :class:`~sklss.LatentSpaceSimulator`.
     """
-    from ._serialization import is_sklss_file, load
     from ._simulator import LatentSpaceSimulator
+
+    obj = load_estimator(path, allow_pickle=allow_pickle, device=device)
+    path = check_path(path)
+    if not isinstance(obj, LatentSpaceSimulator):
+        hint = ""
+        if hasattr(obj, "sample"):
+            hint = (
+                f" Sample it in Python: sklss.load({str(path)!r}).sample(...) (see "
+                f"{type(obj).__name__}.sample)."
+            )
+        raise ValueError(
+            f"path {str(path)!r} holds a {type(obj).__name__}, not a sklss "
+            f"LatentSpaceSimulator.{hint}"
+        )
+    missing = [
+        name
+        for name in ("encoder_", "propagator_", "start_points_", "lagtime_")
+        if not hasattr(obj, name)
+    ]
+    if missing:
+        raise ValueError(
+            f"path {str(path)!r} holds an unfitted or incomplete LatentSpaceSimulator "
+            f"(missing {', '.join(missing)})."
+        )
+    return obj
+
+
+def load_estimator(path, *, allow_pickle=False, device="cpu"):
+    """Load any estimator sklss saved: a ``.sklss`` file safely, a pickle only with
+    ``allow_pickle=True`` (see :func:`load_simulator`)."""
+    from ._serialization import is_sklss_file, load
 
     path = check_path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No saved simulator at {str(path)!r}.")
+        raise FileNotFoundError(f"No saved model at {str(path)!r}.")
     if is_sklss_file(path):
         obj = load(path, device=device)
     elif not allow_pickle:
@@ -101,21 +131,6 @@ def load_simulator(path, *, allow_pickle=False, device="cpu"):
         obj = _load_pickle(path)
         if device is not None and str(device) != "cpu" and hasattr(obj, "to_device"):
             obj.to_device(device)
-    if not isinstance(obj, LatentSpaceSimulator):
-        raise ValueError(
-            f"path {str(path)!r} holds a {type(obj).__name__}, not a sklss "
-            "LatentSpaceSimulator."
-        )
-    missing = [
-        name
-        for name in ("encoder_", "propagator_", "start_points_", "lagtime_")
-        if not hasattr(obj, name)
-    ]
-    if missing:
-        raise ValueError(
-            f"path {str(path)!r} holds an unfitted or incomplete LatentSpaceSimulator "
-            f"(missing {', '.join(missing)})."
-        )
     return obj
 
 

@@ -141,7 +141,7 @@ def test_pickles_are_refused_without_allow_pickle(model_path, tmp_path, command)
 
 def test_missing_model_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nope.sklss")]) == 2
-    assert "No saved simulator" in capsys.readouterr().err
+    assert "No saved model" in capsys.readouterr().err
 
 
 def test_command_line_entry_point_runs(model_path):
