@@ -208,7 +208,8 @@ def _check_ndim(X, name):
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_frames, n_features) or a list of "
             f"such arrays; got an array of shape {shape}. For several "
-            f"trajectories of equal length, pass list({name})."
+            f"trajectories of equal length, pass list({name}) (or, for generated "
+            "trajectories, SimulationResult.to_list())."
         )
 
 

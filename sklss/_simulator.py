@@ -167,6 +167,41 @@ class SimulationResult:
             out.append(traj)
         return out if trajectory is None else out[0]
 
+    def to_list(self, what="latent"):
+        """The trajectories as a list of 2-D arrays, the form every sklss
+        estimator and analysis function takes.
+
+        Parameters
+        ----------
+        what : {"latent", "configurations"}, default="latent"
+            Which frames: the latent trajectories or the decoded configurations.
+
+        Returns
+        -------
+        list of ndarray of shape (n_frames, n_components) or (n_decoded, n_outputs)
+            One array per trajectory, views of this result's arrays (no copy).
+
+        Raises
+        ------
+        ValueError
+            ``what`` is neither, or the result holds no configurations.
+
+        Examples
+        --------
+        ``MDNPropagator().fit(result.to_list())`` fits a propagator on generated
+        latent trajectories; ``free_energy_profile(result.to_list())`` pools them.
+        """
+        if what not in ("latent", "configurations"):
+            raise ValueError(
+                f"what must be 'latent' or 'configurations'; got {what!r}."
+            )
+        arrays = getattr(self, what)
+        if arrays is None:
+            raise ValueError(
+                "This result holds no configurations (no decoder, or decode=False)."
+            )
+        return list(arrays)
+
     def __repr__(self):
         conf = None if self.configurations is None else self.configurations.shape
         return (

@@ -428,6 +428,26 @@ def test_molecular_targets_convert_to_mdtraj(alanine_md, tmp_path):
         loaded.sample(3, decode=False).to_mdtraj()
 
 
+def test_results_give_lists_every_estimator_takes(fitted):
+    res = fitted.sample(30, n_trajectories=3, random_state=0)
+    latent = res.to_list()
+    assert len(latent) == 3 and all(z.shape == (31, 1) for z in latent)
+    assert np.shares_memory(latent[1], res.latent)
+    np.testing.assert_array_equal(latent[2], res.latent[2])
+    configurations = res.to_list("configurations")
+    assert [c.shape for c in configurations] == [res.configurations.shape[1:]] * 3
+    # The generated latent trajectories are training data for a propagator.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MDNPropagator(n_kernels=2, max_epochs=1, random_state=0).fit(latent)
+    with pytest.raises(ValueError, match=r"SimulationResult.to_list\(\)"):
+        MDNPropagator().fit(res.latent)
+    with pytest.raises(ValueError, match="what must be"):
+        res.to_list("structures")
+    with pytest.raises(ValueError, match="no configurations"):
+        fitted.sample(3, random_state=0, decode=False).to_list("configurations")
+
+
 def test_to_mdtraj_needs_molecular_targets(fitted):
     with pytest.raises(ValueError, match="not fitted on molecular targets"):
         fitted.sample(3, random_state=0).to_mdtraj()
