@@ -20,6 +20,7 @@ _LAZY = {
     "SimulatorEnsemble": "._ensemble",
     "SimulationResult": "._simulator",
     "FrameWise": "._framewise",
+    "FeatureUnion": "._framewise",
     "load_simulator": "._io",
     "save": "._serialization",
     "load": "._serialization",

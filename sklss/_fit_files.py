@@ -40,18 +40,16 @@ def expand_files(patterns, name="--traj"):
 
 def make_featurizer(kind, atoms):
     """The featuriser of ``--features``: backbone torsions and/or distances."""
-    from sklearn.pipeline import make_union
-
-    from . import DistanceFeaturizer, TorsionFeaturizer
+    from . import DistanceFeaturizer, FeatureUnion, TorsionFeaturizer
 
     if kind not in FEATURES:
         raise ValueError(f"--features must be one of {FEATURES}; got {kind!r}.")
     parts = []
     if "torsions" in kind:
-        parts.append(TorsionFeaturizer(angles=("phi", "psi")))
+        parts.append(("torsions", TorsionFeaturizer(angles=("phi", "psi"))))
     if "distances" in kind:
-        parts.append(DistanceFeaturizer(atoms))
-    return parts[0] if len(parts) == 1 else make_union(*parts)
+        parts.append(("distances", DistanceFeaturizer(atoms)))
+    return parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
 
 
 def _auto_or_int(value, name):
@@ -286,5 +284,5 @@ def format_summary(summary):
     lines.append(f"  epochs            {epochs}")
     if summary["warnings"]:
         lines.append(f"  warnings ({len(summary['warnings'])}):")
-        lines += [f"    - {w}" for w in summary["warnings"]]
+        lines += ["    - " + w.replace("\n", "\n      ") for w in summary["warnings"]]
     return "\n".join(lines)

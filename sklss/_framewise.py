@@ -1,14 +1,16 @@
-"""Apply a frame-wise scikit-learn transformer to lists of trajectories."""
+"""Frame-wise scikit-learn transformers and feature unions for lists of
+trajectories."""
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.pipeline import FeatureUnion as _SklearnFeatureUnion
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import check_component
 from ._data import check_trajectories, mirror
 
-__all__ = ["FrameWise"]
+__all__ = ["FeatureUnion", "FrameWise"]
 
 
 class FrameWise(TransformerMixin, BaseEstimator):
@@ -162,3 +164,47 @@ class FrameWise(TransformerMixin, BaseEstimator):
             else ["float64"]
         )
         return tags
+
+
+class FeatureUnion(_SklearnFeatureUnion):
+    """scikit-learn's :class:`~sklearn.pipeline.FeatureUnion` for lists of
+    trajectories: the features of several featurisers side by side.
+
+    scikit-learn's union stacks its transformers' outputs as arrays, which fails
+    (or mixes trajectories up) when each output is a list of trajectories. This
+    union fits every transformer on the whole list and then transforms each
+    trajectory on its own, so a list in gives a list out, one array per
+    trajectory; one trajectory in gives one array out, as before. Everything
+    else (``transformer_weights``, ``n_jobs``, ``get_feature_names_out``,
+    ``set_params`` of nested transformers) is scikit-learn's.
+
+    Parameters
+    ----------
+    transformer_list : list of (str, transformer) tuples
+        As for :class:`sklearn.pipeline.FeatureUnion`.
+    **kwargs
+        Any other parameter of :class:`sklearn.pipeline.FeatureUnion`.
+
+    Examples
+    --------
+    >>> from sklss import DistanceFeaturizer, FeatureUnion, TorsionFeaturizer
+    >>> union = FeatureUnion([
+    ...     ("torsions", TorsionFeaturizer(angles=("phi", "psi"))),
+    ...     ("distances", DistanceFeaturizer("name CA")),
+    ... ])
+    >>> # union.fit_transform([traj_a, traj_b]) -> [features_a, features_b]
+    """
+
+    def fit_transform(self, X, y=None, **params):
+        """Fit every transformer on ``X``, then transform ``X``."""
+        if not isinstance(X, list | tuple):
+            return super().fit_transform(X, y, **params)
+        return self.fit(X, y, **params).transform(X)
+
+    def transform(self, X, **params):
+        """The transformers' features side by side, per trajectory for a list."""
+        if not isinstance(X, list | tuple):
+            return super().transform(X, **params)
+        if len(X) == 0:
+            raise ValueError("X is an empty list; expected at least one trajectory.")
+        return [super(FeatureUnion, self).transform(x, **params) for x in X]

@@ -80,6 +80,40 @@ def test_torsions_list_in_list_out(trajs):
     assert isinstance(out, list) and [o.shape for o in out] == [(200, 2), (200, 2)]
 
 
+def test_feature_union_of_featurisers_takes_lists(trajs):
+    from sklearn.pipeline import make_union
+
+    from sklss import FeatureUnion
+
+    parts = [
+        ("torsions", TorsionFeaturizer(angles=("phi", "psi"))),
+        ("distances", DistanceFeaturizer(HEAVY)),
+    ]
+    union = FeatureUnion(parts, transformer_weights={"distances": 2.0})
+    uneven = [trajs[0], trajs[1][:150]]
+    out = union.fit_transform(uneven)
+    assert isinstance(out, list) and [o.shape for o in out] == [(200, 49), (150, 49)]
+    # Each trajectory's features are those of each featuriser side by side, the
+    # weights applied, as scikit-learn's union gives for one trajectory.
+    for t, features in zip(uneven, out, strict=True):
+        np.testing.assert_array_equal(
+            features,
+            np.hstack(
+                [
+                    TorsionFeaturizer(angles=("phi", "psi")).fit_transform(t),
+                    2.0 * DistanceFeaturizer(HEAVY).fit_transform(t),
+                ]
+            ),
+        )
+        np.testing.assert_array_equal(union.transform(t), features)
+    assert len(union.get_feature_names_out()) == 49
+    # scikit-learn's own union cannot stack lists of trajectories.
+    with pytest.raises(ValueError):
+        make_union(*(p for _, p in parts)).fit_transform(uneven)
+    with pytest.raises(ValueError, match="empty list"):
+        union.transform([])
+
+
 def test_distances_match_numpy(trajs):
     t = trajs[0]
     heavy = t.topology.select(HEAVY)
