@@ -26,7 +26,15 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# Members inherited from sklss base classes (a featuriser's fit and transform) are
+# documented on each class; those of scikit-learn's mixins are not.
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": (
+        "BaseEstimator,TransformerMixin,TorchEstimatorMixin,_MetadataRequester,"
+        "_SetOutputMixin,BaseCrossValidator,FeatureUnion"
+    ),
+}
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 exclude_patterns = [
@@ -67,5 +75,14 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
     return None
 
 
+def _plain_glossary_terms(app, env, node, contnode):
+    """Methods inherited from scikit-learn (``fit``, ``set_output``...) cite terms
+    of scikit-learn's glossary; without it they read as plain words."""
+    if node.get("reftype") == "term":
+        return contnode
+    return None
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("missing-reference", _plain_glossary_terms)

@@ -203,7 +203,7 @@ class _TrajectoryTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_frames, n_features_out_) or list of such
+        ndarray of shape (n_frames, n_features) or list of such
             float32 (mdtraj's precision); a list when ``X`` is a list.
 
         Raises
