@@ -3,7 +3,8 @@
 Generation is split into chunks of whole trajectories. Each chunk is sampled with
 a seed derived only from the run's seed and the chunk's index, and written into
 its own region of a Zarr store, so the store is the same bit for bit however many
-workers (or none) wrote it, and an interrupted run resumes where it stopped.
+workers (or none) wrote it (given the same torch threads in each), and an
+interrupted run resumes where it stopped.
 
 dask.distributed and zarr are optional dependencies (``pip install
 sklss[distributed]``); they are imported only when used.
@@ -626,8 +627,9 @@ def sample_to_zarr(
     its own region of the store. Trajectories too long for a chunk to hold in
     about 64 MiB are generated in time segments of that size, each continuing
     from the last frame of the one before. The store is therefore identical bit
-    for bit whether one worker, many workers or the local process wrote it, and
-    a run that was interrupted (a killed job, a lost worker) is completed by
+    for bit whether one worker, many workers or the local process wrote it (with
+    the same number of torch threads in each; see Notes), and a run that was
+    interrupted (a killed job, a lost worker) is completed by
     calling this function again with the same arguments: only the missing chunks
     are generated.
 
@@ -706,9 +708,10 @@ def sample_to_zarr(
     A chunk of one segment is exactly ``simulator.sample(n_steps,
     chunk_trajectories, random_state=seed)`` with the chunk's seed; later
     segments draw their seeds from the same generator in turn. Bit for bit
-    equality across machines needs the same CPU kind and library builds; with
-    MKL, single-precision products of 5 to 11 rows can also differ in the last
-    bit with the number of threads, so decoded batches that small can differ.
+    equality needs the same CPU kind and library builds, and the same number of
+    torch threads in every worker: float32 matrix products can differ in the
+    last bits with the number of threads (``client.run(set_worker_threads, 1)``
+    gives every worker one).
 
     Examples
     --------
