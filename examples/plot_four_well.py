@@ -8,16 +8,18 @@ directly on a Brownian dynamics trajectory of the 1-D four-well potential
 (no encoder or decoder: here the latent space is ``x`` itself) and then sampled to
 generate a new trajectory four times as long as the data. We compare
 
-(a) the stationary distributions with the exact Boltzmann density,
-(b) the trajectories (kinetics of hopping between the four wells) and the implied
-    time scales of Markov state models (deeptime) built on both,
-(c) and (d) the paper's analytical bin-to-bin transition probabilities with the
-    learned transition density ``p(x' | x)`` on the same 100 bins.
+- the stationary distributions with the exact Boltzmann density (panel a),
+- the trajectories, the kinetics of hopping between the four wells (b, e), and
+  the implied time scales of Markov state models (deeptime) built on both (d),
+- the learned transition density ``p(x' | x)`` at the MDN's lag with the exact
+  one, from the Smoluchowski equation of the same dynamics (c, f).
 
-The paper's analytical matrix ``p(j|i) = C_i exp(-(V_j - V_i))`` for ``|i-j| <= 1``
-describes hops between neighbouring bins; panel (c) shows its power ``P^n`` whose
-diffusive spread matches the MDN lag of 100 integration steps, so that (c) and (d)
-describe the same time interval.
+The paper compares with an analytical matrix ``p(j|i) = C_i exp(-(V_j - V_i))``
+for ``|i-j| <= 1``, hops between neighbouring bins, which describes another
+dynamics with the same stationary density; its powers match the MDN's lag only
+roughly. :func:`sklss.datasets.four_well_transition_density` solves the
+Smoluchowski equation of the Brownian dynamics used here instead, so panel (f) is
+the exact ``p(x' | x)`` over the lag of 100 integration steps.
 
 Brownian dynamics: ``x' = x - V'(x) dt + sqrt(2 dt) xi`` with ``kT = 1``,
 ``dt = 1e-3`` (see :func:`sklss.datasets.make_four_well`); 5e6 steps saved every
@@ -29,17 +31,12 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from sklss import MDNPropagator  # noqa: E402
-from sklss.datasets import (  # noqa: E402
-    compare_four_well,
-    four_well_boltzmann_density,
-    four_well_transition_matrix,
-    make_four_well,
-)
+from sklss.datasets import compare_four_well, make_four_well  # noqa: E402
+from sklss.plotting import plot_four_well  # noqa: E402
 
 # %%
 # Simulate, fit, generate
@@ -80,47 +77,7 @@ print(
 # %%
 # The figure
 # ----------
-fig, axes = plt.subplots(2, 2, figsize=(10, 8))
-ax = axes[0, 0]
-grid = np.linspace(-1.1, 1.1, 500)
-ax.plot(grid, four_well_boltzmann_density(grid), "k-", label="exact")
-centers, width = 0.5 * (result.edges[1:] + result.edges[:-1]), np.diff(result.edges)
-for p, label in (
-    (result.reference_probabilities, "BD"),
-    (result.generated_probabilities, "MDN"),
-):
-    ax.step(centers, p / width, where="mid", lw=1.5, label=label)
-ax.set(xlabel="x", ylabel="p(x)", title="(a) stationary distribution")
-ax.legend()
-
-ax = axes[0, 1]
-n_show = 1000
-t = np.arange(n_show) * 100
-ax.plot(t, X[:n_show, 0], lw=0.5, label="BD")
-ax.plot(t, generated[:n_show, 0] - 2.5, lw=0.5, label="MDN (shifted by -2.5)")
-ax.set(xlabel="time (steps)", ylabel="x", title="(b) trajectories")
-ax.legend(loc="upper right", fontsize=8)
-
-centers, P = four_well_transition_matrix(100)
-width = centers[1] - centers[0]
-# One application of P is a hop to a neighbouring bin (variance 2 w^2 / 3 on flat
-# ground); n hops match the diffusive spread 2 D tau of the MDN lag tau = 0.1
-# (100 steps of dt = 1e-3, D = kT = 1), so P^n is the analytical reference at the
-# MDN's lag.
-n_hops = round(3 * 1.0 * 0.1 / width**2)
-P_lag = np.linalg.matrix_power(P, n_hops)
-extent = (centers[0], centers[-1], centers[0], centers[-1])
-ax = axes[1, 0]
-ax.imshow(P_lag.T, origin="lower", extent=extent, cmap="viridis", aspect="auto")
-ax.set(xlabel="x (from)", ylabel="x' (to)", title=f"(c) analytical p(j | i)^{n_hops}")
-
-ax = axes[1, 1]
-learned = mdn.transition_density(centers[:, None], centers[:, None]) * width
-ax.imshow(learned.T, origin="lower", extent=extent, cmap="viridis", aspect="auto")
-ax.set(
-    xlabel="x (from)", ylabel="x' (to)", title="(d) learned p(x' | x), lag 100 steps"
-)
-fig.tight_layout()
+fig = plot_four_well(result, X, generated, mdn, stride=100)
 
 if __name__ == "__main__":
     fig.savefig("plot_four_well.png", dpi=100)

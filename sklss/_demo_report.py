@@ -108,13 +108,17 @@ def save_figures(figures, out):
     return names
 
 
-def _figure(*args, **kwargs):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(*args, **kwargs)
+    return plt
+
+
+def _figure(*args, **kwargs):
+    return _pyplot().subplots(*args, **kwargs)
 
 
 # ------------------------------------------------------- alanine dipeptide sections
@@ -635,7 +639,10 @@ def four_well_report(bd, generated, mdn, comparison, stride, timings, out):
     sklss.save(mdn, out / "mdn.sklss")
     with atomic_path(out / "four_well.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, bd=bd.astype(np.float32), lss=generated.astype(np.float32))
-    figure = four_well_figure(bd, generated, mdn, comparison, stride)
+    from .plotting import plot_four_well
+
+    _pyplot()  # the non-interactive backend, before the figure
+    figure = plot_four_well(comparison, bd, generated, mdn, stride=stride)
     n_traj, n_frames = generated.shape[:2]
     return {
         "system": "four-well",
@@ -651,36 +658,3 @@ def four_well_report(bd, generated, mdn, comparison, stride, timings, out):
         "files": {"model": "mdn.sklss", "trajectories": "four_well.npz"},
         "figures": save_figures({"four_well": figure}, out),
     }
-
-
-def four_well_figure(bd, generated, mdn, comparison, stride):
-    from .datasets import four_well_boltzmann_density
-
-    fig, axes = _figure(1, 3, figsize=(15, 4))
-    ax = axes[0]
-    edges = comparison.edges
-    fine = np.linspace(edges[0], edges[-1], 2001)
-    ax.plot(fine, four_well_boltzmann_density(fine), "k-", label="exact")
-    centers, width = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
-    ax.step(
-        centers, comparison.reference_probabilities / width, where="mid", label="BD"
-    )
-    ax.step(
-        centers, comparison.generated_probabilities / width, where="mid", label="MDN"
-    )
-    ax.set(xlabel="x", ylabel="p(x)", title="(a) stationary distribution")
-    ax.legend()
-    ax = axes[1]
-    n_show = min(1000, len(bd), generated.shape[1])
-    t = np.arange(n_show) * stride
-    ax.plot(t, bd[:n_show, 0], lw=0.5, label="BD")
-    ax.plot(t, generated[0, :n_show, 0] - 2.5, lw=0.5, label="MDN (shifted by -2.5)")
-    ax.set(xlabel="time (steps)", ylabel="x", title="(b) trajectories")
-    ax.legend(loc="upper right", fontsize=8)
-    ax = axes[2]
-    grid = np.linspace(-1.1, 1.1, 100)
-    learned = mdn.transition_density(grid[:, None], grid[:, None]) * (grid[1] - grid[0])
-    extent = (grid[0], grid[-1], grid[0], grid[-1])
-    ax.imshow(learned.T, origin="lower", extent=extent, cmap="viridis", aspect="auto")
-    ax.set(xlabel="x (from)", ylabel="x' (to)", title="(c) learned p(x' | x)")
-    return fig

@@ -23,6 +23,7 @@ __all__ = [
     "plot_training_history",
     "plot_bond_lengths",
     "plot_ensemble_estimate",
+    "plot_four_well",
 ]
 
 
@@ -368,3 +369,113 @@ def plot_ensemble_estimate(estimate, x=None, *, label=None, truth=None, ax=None)
         ax.plot(x, np.atleast_1d(truth), "kx", label="truth")
     ax.legend()
     return ax
+
+
+def plot_four_well(comparison, reference, generated, propagator, *, stride, dt=1e-3):
+    """The four-well validation of a propagator, in six panels.
+
+    (a) the stationary densities of the reference (Brownian dynamics) and the
+    generated runs against the exact Boltzmann density, with their
+    total-variation distances; (b) and (e) a stretch of each trajectory on one
+    scale; (c) the propagator's learned transition density ``p(x' | x)`` at its
+    lag above (f) the exact one of the Smoluchowski equation
+    (:func:`~sklss.datasets.four_well_transition_density`), on one colour
+    scale; (d) the implied time scales of Markov state models of both.
+
+    Parameters
+    ----------
+    comparison : Bunch
+        The result of :func:`sklss.datasets.compare_four_well` on the two.
+    reference : ndarray of shape (n_frames, 1)
+        The Brownian dynamics frames the propagator was trained on.
+    generated : ndarray of shape (n_frames, 1) or (n_trajectories, n_frames, 1)
+        Generated frames (the first trajectory is drawn).
+    propagator : MDNPropagator
+        The fitted propagator, trained on frames ``stride`` steps apart at lag 1.
+    stride : int
+        Integration steps between frames (the propagator's lag in steps).
+    dt : float, default=1e-3
+        The integration time step of :func:`~sklss.datasets.make_four_well`.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.gridspec import GridSpec
+
+    from .datasets import four_well_boltzmann_density, four_well_transition_density
+
+    generated = np.asarray(generated)
+    first = generated if generated.ndim == 2 else generated[0]
+    fig = plt.figure(figsize=(15, 8))
+    grid = GridSpec(2, 3, figure=fig)
+    ax = fig.add_subplot(grid[0, 0])
+    edges = comparison.edges
+    fine = np.linspace(edges[0], edges[-1], 2001)
+    ax.plot(fine, four_well_boltzmann_density(fine), "k-", label="exact")
+    centers, width = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
+    for probabilities, tv, label in (
+        (comparison.reference_probabilities, comparison.tv_reference_vs_exact, "BD"),
+        (comparison.generated_probabilities, comparison.tv_generated_vs_exact, "MDN"),
+    ):
+        ax.step(
+            centers,
+            probabilities / width,
+            where="mid",
+            label=f"{label} (TV to exact {tv:.3f})",
+        )
+    ax.set(xlabel="x", ylabel="p(x)", title="(a) stationary distribution")
+    ax.legend(fontsize=8)
+
+    n_show = min(1000, len(reference), len(first))
+    t = np.arange(n_show) * stride
+    top = fig.add_subplot(grid[0, 1])
+    bottom = fig.add_subplot(grid[1, 1], sharex=top, sharey=top)
+    top.plot(t, np.asarray(reference)[:n_show, 0], lw=0.5, color="C0")
+    top.set(ylabel="x", title="(b) Brownian dynamics")
+    top.tick_params(labelbottom=False)
+    bottom.plot(t, first[:n_show, 0], lw=0.5, color="C1")
+    bottom.set(xlabel="time (steps)", ylabel="x", title="(e) MDN, one frame per lag")
+
+    grid_x = np.linspace(-1.1, 1.1, 111)
+    learned = propagator.transition_density(grid_x[:, None], grid_x[:, None])
+    _, exact = four_well_transition_density(
+        np.linspace(grid_x[0], grid_x[-1], len(grid_x) + 1), stride * dt
+    )
+    vmax = float(np.percentile(exact, 99.5))
+    extent = (grid_x[0], grid_x[-1], grid_x[0], grid_x[-1])
+    for cell, density, title in (
+        (grid[0, 2], learned, f"(c) learned p(x' | x), lag {stride} steps"),
+        (grid[1, 2], exact, f"(f) exact p(x' | x), lag {stride} steps"),
+    ):
+        ax = fig.add_subplot(cell)
+        image = ax.imshow(
+            density.T,
+            origin="lower",
+            extent=extent,
+            cmap="viridis",
+            aspect="auto",
+            vmin=0.0,
+            vmax=vmax,
+        )
+        ax.set(xlabel="x (from)", ylabel="x' (to)", title=title)
+        fig.colorbar(image, ax=ax, label="density")
+
+    ax = fig.add_subplot(grid[1, 0])
+    index = np.arange(len(comparison.timescales_reference))
+    for offset, values, label in (
+        (-0.2, comparison.timescales_reference * stride, "BD"),
+        (0.2, comparison.timescales_generated * stride, "MDN"),
+    ):
+        bars = ax.bar(index + offset, values, width=0.4, label=label)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax.set(
+        xticks=index,
+        xticklabels=[f"t{i + 1}" for i in index],
+        ylabel="implied time scale (steps)",
+        title=f"(d) MSM time scales (lag {stride} steps)",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -12,6 +12,7 @@ from sklss.datasets import (
     four_well_bin_probabilities,
     four_well_boltzmann_density,
     four_well_potential,
+    four_well_transition_density,
     four_well_transition_matrix,
     make_four_well,
 )
@@ -102,6 +103,30 @@ def test_brownian_dynamics_samples_the_boltzmann_density():
     counts, _ = np.histogram(np.clip(X[:, 0], -1, 1), edges)
     exact = boltzmann_bin_probabilities(edges)
     assert 0.5 * np.abs(counts / counts.sum() - exact).sum() < 0.04
+
+
+def test_smoluchowski_reference_matches_boltzmann_and_the_brownian_dynamics():
+    edges = np.linspace(-1.3, 1.3, 261)
+    width = edges[1] - edges[0]
+    centers, density = four_well_transition_density(edges, lag=0.1)
+    P = density * width
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
+    # Its stationary distribution is the Boltzmann distribution.
+    w, v = np.linalg.eig(P.T)
+    pi = np.abs(v[:, np.argmax(w.real)].real)
+    pi /= pi.sum()
+    assert 0.5 * np.abs(pi - boltzmann_bin_probabilities(edges)).sum() < 1e-3
+    with pytest.raises(ValueError, match="equally spaced"):
+        four_well_transition_density([-1.0, 0.0, 0.5], lag=0.1)
+    with pytest.raises(ValueError, match="lag"):
+        four_well_transition_density(edges, lag=0.0)
+    # Its slowest time scales are those of an MSM of the Brownian dynamics at the
+    # same lag (100 steps of 1e-3), up to the MSM's statistical error.
+    bd = make_four_well(2_000_000, stride=100, random_state=7)
+    msm = reference_msm_timescales([bd], np.linspace(-1.3, 1.3, 101), 2)
+    lam = np.sort(np.linalg.eigvals(P).real)[::-1][1:3]
+    exact = -1.0 / np.log(lam)  # in lags of 100 steps
+    np.testing.assert_allclose(msm, exact, rtol=0.1)
 
 
 def test_compare_four_well_against_independent_computations():

@@ -81,3 +81,52 @@ def test_ensemble_estimates_draw_bands_or_error_bars(axes):
     assert len(ax.containers) == 1  # the error bar
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "90% interval (4 models)" in texts and "truth" in texts
+
+
+def test_four_well_figure_draws_both_runs_on_one_scale():
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from sklss import MDNPropagator
+    from sklss.datasets import compare_four_well, make_four_well
+
+    X = make_four_well(200_000, stride=100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mdn = MDNPropagator(n_kernels=4, max_epochs=5, random_state=0).fit(X)
+    generated = mdn.sample(X[0], len(X), random_state=0)
+    comparison = compare_four_well(X, generated, n_timescales=2)
+    fig = plotting.plot_four_well(comparison, X, generated, mdn, stride=100)
+    try:
+        by_title = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+        assert sorted(by_title) == [
+            "(a) stationary distribution",
+            "(b) Brownian dynamics",
+            "(c) learned p(x' | x), lag 100 steps",
+            "(d) MSM time scales (lag 100 steps)",
+            "(e) MDN, one frame per lag",
+            "(f) exact p(x' | x), lag 100 steps",
+        ]
+        assert len(fig.axes) == 8  # and the two colour bars
+        bd_ax = by_title["(b) Brownian dynamics"]
+        mdn_ax = by_title["(e) MDN, one frame per lag"]
+        # Both trajectories unshifted, on one shared scale.
+        np.testing.assert_array_equal(bd_ax.lines[0].get_ydata(), X[:1000, 0])
+        np.testing.assert_array_equal(mdn_ax.lines[0].get_ydata(), generated[:1000, 0])
+        assert bd_ax.get_ylim() == mdn_ax.get_ylim()
+        learned = by_title["(c) learned p(x' | x), lag 100 steps"].images[0]
+        exact = by_title["(f) exact p(x' | x), lag 100 steps"].images[0]
+        assert learned.get_clim() == exact.get_clim()
+        # The time scales on the figure are the comparison's, in steps.
+        bars = by_title["(d) MSM time scales (lag 100 steps)"].patches
+        heights = [p.get_height() for p in bars]
+        np.testing.assert_allclose(
+            heights,
+            np.concatenate(
+                [comparison.timescales_reference, comparison.timescales_generated]
+            )
+            * 100,
+        )
+    finally:
+        plt.close(fig)

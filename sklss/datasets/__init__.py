@@ -13,6 +13,7 @@ _LAZY = {
     "four_well_potential": "._four_well",
     "four_well_boltzmann_density": "._four_well",
     "four_well_transition_matrix": "._four_well",
+    "four_well_transition_density": "._four_well",
     "make_swissroll": "._swissroll",
     "swissroll_transition_matrix": "._swissroll",
     "make_metastable_hmm": "._hidden_markov",
