@@ -197,14 +197,27 @@ class FeatureUnion(_SklearnFeatureUnion):
 
     def fit_transform(self, X, y=None, **params):
         """Fit every transformer on ``X``, then transform ``X``."""
-        if not isinstance(X, list | tuple):
+        if not _is_trajectories(X):
             return super().fit_transform(X, y, **params)
         return self.fit(X, y, **params).transform(X)
 
     def transform(self, X, **params):
         """The transformers' features side by side, per trajectory for a list."""
-        if not isinstance(X, list | tuple):
+        if not _is_trajectories(X):
             return super().transform(X, **params)
-        if len(X) == 0:
-            raise ValueError("X is an empty list; expected at least one trajectory.")
         return [super(FeatureUnion, self).transform(x, **params) for x in X]
+
+
+def _is_trajectories(X):
+    """Whether ``X`` is a list of trajectories (mdtraj trajectories or 2-D
+    arrays), not one 2-D array given as nested lists."""
+    if not isinstance(X, list | tuple):
+        return False
+    if len(X) == 0:
+        raise ValueError(
+            "X is an empty list; expected a trajectory or a list of trajectories."
+        )
+    return all(
+        getattr(x, "ndim", None) == 2 or hasattr(x, "xyz") and hasattr(x, "topology")
+        for x in X
+    )
