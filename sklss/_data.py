@@ -930,3 +930,31 @@ def histogram_edges(bins, range, values, name):  # noqa: A002 - numpy's name
             "range."
         )
     return edges
+
+
+def check_output_container(estimator, is_list, name="X"):
+    """Refuse a DataFrame output (``set_output``) for a list of trajectories.
+
+    scikit-learn turns the output of ``transform`` into one pandas or polars table;
+    a list of trajectories would lose its boundaries (or fail inside
+    scikit-learn). Raised before any work, with what to do instead.
+    """
+    if not is_list or not getattr(
+        type(estimator), "_sklearn_auto_wrap_output_keys", None
+    ):
+        return
+    if not hasattr(estimator, "get_feature_names_out"):
+        return  # scikit-learn wraps nothing without feature names
+    from sklearn import get_config
+
+    own = getattr(estimator, "_sklearn_output_config", {})
+    container = own.get("transform", get_config()["transform_output"])
+    if container in (None, "default"):
+        return
+    raise ValueError(
+        f"{type(estimator).__name__} is set to output {container} DataFrames "
+        f"(set_output(transform={container!r})), which hold one trajectory each; "
+        f"{name} is a list of trajectories. Transform them one at a time "
+        f"([est.transform(x) for x in {name}] gives one DataFrame per trajectory), "
+        "or use set_output(transform='default') to get a list of arrays."
+    )

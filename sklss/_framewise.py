@@ -8,7 +8,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import check_component
-from ._data import check_trajectories, mirror
+from ._data import check_output_container, check_trajectories, mirror
 
 __all__ = ["FeatureUnion", "FrameWise"]
 
@@ -102,6 +102,7 @@ class FrameWise(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)
+        check_output_container(self, trajs.is_list)
         return self._apply("transform", trajs)
 
     def inverse_transform(self, X):
@@ -205,6 +206,7 @@ class FeatureUnion(_SklearnFeatureUnion):
         """The transformers' features side by side, per trajectory for a list."""
         if not _is_trajectories(X):
             return super().transform(X, **params)
+        check_output_container(self, True)
         return [super(FeatureUnion, self).transform(x, **params) for x in X]
 
 

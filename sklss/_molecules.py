@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_bool, check_int, check_trajectories
+from ._data import check_bool, check_int, check_output_container, check_trajectories
 
 __all__ = [
     "AlignedCoordinates",
@@ -216,6 +216,7 @@ class _TrajectoryTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         trajs, is_list = self._check_input(X, reset=False)
+        check_output_container(self, is_list)
         return _mirror([self._transform_one(t) for t in trajs], is_list)
 
     def get_feature_names_out(self, input_features=None):

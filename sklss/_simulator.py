@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -12,6 +13,7 @@ from ._data import (
     as_column,
     check_fits_in_memory,
     check_int,
+    check_output_container,
     check_random_state_named,
     check_real_array,
     check_trajectories,
@@ -542,8 +544,36 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         """
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)
+        check_output_container(self, trajs.is_list)
         Z = self._encode(trajs)
         return Z if trajs.is_list else Z[0]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the latent coordinates, for ``set_output`` and Pipelines.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Passed to the encoder's ``get_feature_names_out`` when it has one.
+
+        Returns
+        -------
+        ndarray of str of shape (n_components,)
+            The encoder's output names (``["srvtransformer0", ...]`` for the
+            default SRV), or ``["latent0", "latent1", ...]`` when the encoder
+            names none.
+        """
+        check_is_fitted(self)
+        if hasattr(self.encoder_, "get_feature_names_out"):
+            try:
+                names = self.encoder_.get_feature_names_out(input_features)
+            except (AttributeError, NotFittedError):
+                names = None
+            if names is not None and len(names) == self.n_components_:
+                return np.asarray(names, dtype=object)
+        return np.asarray(
+            [f"latent{i}" for i in range(self.n_components_)], dtype=object
+        )
 
     def check_stationarity(self, X, **kwargs):
         """Whether long latent runs keep the populations of the encoded ``X``.

@@ -19,7 +19,13 @@ from ._base import (
     TrainingPlan,
     store_init_params,
 )
-from ._data import check_trajectories, lagged_pairs, mirror, usable_trajectories
+from ._data import (
+    check_output_container,
+    check_trajectories,
+    lagged_pairs,
+    mirror,
+    usable_trajectories,
+)
 from ._store import PairBlocks, check_finite_chunk, frame_statistics, is_lazy
 from ._torch import make_mlp, mlp_parameter_count
 from ._training import train_validation_split
@@ -483,6 +489,7 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         """
         check_is_fitted(self)
         trajs = check_trajectories(self, X, reset=False)
+        check_output_container(self, trajs.is_list)
         return mirror([self._psi(x).astype(x.dtype, copy=False) for x in trajs], trajs)
 
     def score(self, X, y=None):

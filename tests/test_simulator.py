@@ -631,3 +631,35 @@ def test_timestep_comes_from_the_trajectories(alanine_md):
     assert sim.set_params(timestep=0.5).fit(X, y=traj).timestep_ == 0.5
     assert sim.set_params(timestep=None).fit(X).timestep_ is None
     assert sim.sample(4, random_state=0).timestep == 3.0
+
+
+def test_set_output_gives_dataframes_per_trajectory_and_refuses_lists(data):
+    pd = pytest.importorskip("pandas")
+    from sklearn import config_context
+
+    srv = SRVTransformer(n_components=1, max_epochs=2, random_state=0)
+    sim = LatentSpaceSimulator(
+        encoder=srv,
+        propagator=MDNPropagator(n_kernels=2, max_epochs=2, random_state=0),
+        lagtime=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(data)
+    for est in (sim, sim.encoder_, FrameWise(StandardScaler()).fit(data)):
+        est.set_output(transform="pandas")
+        one = est.transform(data[0])
+        assert isinstance(one, pd.DataFrame) and len(one) == len(data[0])
+        assert list(one.columns) == list(est.get_feature_names_out())
+        with pytest.raises(ValueError, match="one at a time"):
+            est.transform(data)
+        est.set_output(transform="default")
+        assert isinstance(est.transform(data), list)
+    assert list(sim.get_feature_names_out()) == ["srvtransformer0"]
+    # The global setting too, and an estimator's own "default" wins over it.
+    with config_context(transform_output="pandas"):
+        scaler = FrameWise(StandardScaler()).fit(data)
+        with pytest.raises(ValueError, match="list of trajectories"):
+            scaler.transform(data)
+        scaler.set_output(transform="default")
+        assert isinstance(scaler.transform(data), list)
