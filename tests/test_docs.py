@@ -50,7 +50,8 @@ def test_the_protein_workflow_page_runs(tmp_path, monkeypatch):
     assert sim.coordinates_.topology_.n_atoms == 214
     assert (tmp_path / "adk.sklss").is_file()
     assert ns["out"].configurations.shape[:2] == (4, 201)
-    assert 1.5 < ns["radius_of_gyration"](ns["generated"]).mean() < 2.5
+    # The generated C-alpha structures lie inside the range of MD's.
+    assert ns["rg_md"].min() < ns["rg_lss"].mean() < ns["rg_md"].max()
 
 
 def test_the_analysis_page_runs(tmp_path, monkeypatch):
