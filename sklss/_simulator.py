@@ -607,7 +607,13 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
                 "check_stationarity needs a propagator with a check_stationarity "
                 f"method, such as MDNPropagator; got {type(self.propagator_).__name__}."
             )
-        return self.propagator_.check_stationarity(self.transform(X), **kwargs)
+        # Encoded here, not by transform: the check needs arrays whatever
+        # set_output asks transform to return.
+        trajs = check_trajectories(self, X, reset=False)
+        Z = self._encode(trajs)
+        return self.propagator_.check_stationarity(
+            Z if trajs.is_list else Z[0], **kwargs
+        )
 
     # -- sampling --------------------------------------------------------------------
 
