@@ -126,9 +126,12 @@ def _describe_simulator(sim):
     if timestep is None:
         print(f"  lag time    {sim.lagtime_} input frames (no time step recorded)")
     else:
+        unit = getattr(sim, "time_unit_", None)
+        named = f" {unit}" if unit else ""
         print(
-            f"  lag time    {sim.lagtime_} input frames = {sim.lagtime_ * timestep:g} "
-            f"(time step {timestep:g} per frame, ps when taken from trajectories)"
+            f"  lag time    {sim.lagtime_} input frames = "
+            f"{sim.lagtime_ * timestep:g}{named} (time step {timestep:g}{named} per "
+            "frame" + ("" if unit else ", unit not named") + ")"
         )
     n_outputs = getattr(sim, "n_outputs_", None)
     print(
@@ -271,10 +274,12 @@ def _spacing(sim):
     lag = sim.lagtime_
     if timestep is None:
         return f"{lag} input frames apart"
-    return f"{lag * timestep:g} apart: {lag} input frames of {timestep:g}"
+    unit = getattr(sim, "time_unit_", None)
+    unit = f" {unit}" if unit else " (in the unit of the model's time step)"
+    return f"{lag * timestep:g}{unit} apart: {lag} input frames of {timestep:g}"
 
 
-def _write_manifest(path, args, seed, timestep, files):
+def _write_manifest(path, args, seed, timestep, files, time_unit=None):
     """``PREFIX.manifest.json``, written last: a run without one did not finish."""
     import json
 
@@ -290,6 +295,7 @@ def _write_manifest(path, args, seed, timestep, files):
         "seed": seed,
         "decode_stride": args.decode_stride,
         "timestep": timestep,
+        "time_unit": time_unit,
         "files": files,
     }
     with atomic_path(path) as tmp:
@@ -383,7 +389,9 @@ def _simulate(args):
         {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
         for p in written
     ]
-    _write_manifest(manifest_path, args, args.seed, result.timestep, files)
+    _write_manifest(
+        manifest_path, args, args.seed, result.timestep, files, result.time_unit
+    )
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
         f"({_spacing(sim)})"
@@ -454,7 +462,14 @@ def _simulate_zarr(args, prefix, store, earlier):
             "file>\\n' of every file in the store",
         }
     ]
-    _write_manifest(manifest_path, args, result.attrs["seed"], result.timestep, files)
+    _write_manifest(
+        manifest_path,
+        args,
+        result.attrs["seed"],
+        result.timestep,
+        files,
+        result.attrs.get("time_unit"),
+    )
     print(
         f"generated {result.n_trajectories} x {args.n_steps + 1} frames "
         f"({_spacing(sim)})"

@@ -701,7 +701,8 @@ def sample_to_zarr(
     chunks written (each chunk's marker is written after its data). Its
     attributes record the sklss version, the simulator's class and checksum (the
     sha256 of its ``.sklss`` file), the seed and every chunk's seed, the lag
-    time, time step, decode stride, sizes and chunk layout (``segment_frames``:
+    time, time step (and ``time_unit`` when named), decode stride, sizes and
+    chunk layout (``segment_frames``:
     the latent frames of a time segment, also the Zarr chunk length along time),
     the topology (for molecular simulators) and, last, ``complete=True``.
 
@@ -935,6 +936,9 @@ def _plan_run(
         "decode_stride": decode_stride,
         "lagtime": int(simulator.lagtime_),
         "timestep": int(simulator.lagtime_) * unit,
+        "time_unit": (
+            getattr(simulator, "time_unit_", None) if input_timestep else None
+        ),
         "input_timestep": None if input_timestep is None else float(input_timestep),
         "random_state": random_state,
         "seed": seed,

@@ -216,6 +216,7 @@ def fit_from_files(args, log=print):
             lagtime=lagtime,
             coordinates=None if y is None else AlignedCoordinates("all"),
             timestep=args.timestep,
+            time_unit="ps" if timestep is not None else None,
             random_state=seed,
             verbose=verbose,
         )

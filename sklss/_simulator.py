@@ -102,16 +102,28 @@ class SimulationResult:
         ``timestep`` (or ``stride`` frames when that is None).
     decode_stride : int
         Latent frames between consecutive decoded configurations.
+    time_unit : str or None
+        The unit of ``timestep`` (``"ps"`` when the simulator took its time step
+        from trajectories), or None when it is unnamed or counts input frames.
     """
 
     def __init__(
-        self, latent, configurations, *, stride, timestep, decode_stride, coordinates
+        self,
+        latent,
+        configurations,
+        *,
+        stride,
+        timestep,
+        decode_stride,
+        coordinates,
+        time_unit=None,
     ):
         self.latent = latent
         self.configurations = configurations
         self.stride = stride
         self.timestep = timestep
         self.decode_stride = decode_stride
+        self.time_unit = time_unit
         self._coordinates = coordinates
 
     @property
@@ -262,6 +274,10 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         Progress of every component: True sets ``verbose=True`` on the fitted
         clones of the components that have the parameter (also on the steps of a
         Pipeline encoder); False leaves their own settings.
+    time_unit : str or None, default=None
+        Name of the unit of ``timestep`` (``"ps"``, ``"ns"``...), carried to the
+        results and the command line's output. None: ``"ps"`` when the time step
+        is taken from trajectories, else unnamed.
 
     Attributes
     ----------
@@ -283,6 +299,9 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     timestep_ : float or None
         Physical time between input frames: ``timestep``, or the one the data
         record (see ``timestep``), or None (time in frames).
+    time_unit_ : str or None
+        The unit of ``timestep_``: ``time_unit``, or ``"ps"`` when taken from
+        trajectories, or None (unnamed, or time in frames).
 
     See Also
     --------
@@ -324,6 +343,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         "score_horizon": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["boolean"],
+        "time_unit": [str, None],
     }
 
     def __init__(
@@ -339,6 +359,7 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         score_horizon=None,
         random_state=None,
         verbose=False,
+        time_unit=None,
     ):
         store_init_params(self, locals())
 
@@ -526,6 +547,8 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
         self.n_outputs_ = None if ys is None else ys[0].shape[1]
         self.lagtime_ = int(propagator.get_params().get("lagtime", 1))
         self.timestep_ = self._data_timestep(X, y)
+        from_data = self.timestep is None and self.timestep_ is not None
+        self.time_unit_ = self.time_unit or ("ps" if from_data else None)
         self.start_points_ = allZ[idx]
         return self
 
@@ -743,6 +766,7 @@ mdtraj.Trajectory, list of mdtraj.Trajectory or None
             timestep=self.lagtime_ * unit,
             decode_stride=decode_stride,
             coordinates=self.coordinates_,
+            time_unit=getattr(self, "time_unit_", None) if timestep else None,
         )
 
     def _segments(self, z0, n_steps, rng, *, decode, decode_stride, segment=None):

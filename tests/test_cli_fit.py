@@ -78,7 +78,7 @@ def test_the_fitted_file_runs_under_info_and_simulate(fitted, tmp_path, capsys):
     assert main(["info", str(fitted)]) == 0
     text = capsys.readouterr().out
     assert "LatentSpaceSimulator" in text and "214 atoms" in text
-    assert "time step 1 per frame" in text
+    assert "time step 1 ps per frame" in text
     code = main(
         [
             "simulate",
@@ -94,6 +94,7 @@ def test_the_fitted_file_runs_under_info_and_simulate(fitted, tmp_path, capsys):
         ]
     )
     assert code == 0
+    assert f"({sklss.load(fitted).lagtime_:g} ps apart" in capsys.readouterr().out
     top = md.load(str(tmp_path / "gen_topology.pdb"))
     traj = md.load(str(tmp_path / "gen_0.dcd"), top=top)
     assert traj.n_frames == 6 and traj.n_atoms == 214

@@ -625,11 +625,16 @@ def test_timestep_comes_from_the_trajectories(alanine_md):
         random_state=0,
     )
     sim.fit(X, y=traj)
-    assert sim.timestep_ == 2.0
-    assert sim.sample(4, random_state=0).timestep == 6.0  # 3 frames of 2 ps
-    # Given by hand, it wins; without trajectories, time is counted in frames.
+    assert sim.timestep_ == 2.0 and sim.time_unit_ == "ps"
+    result = sim.sample(4, random_state=0)
+    assert result.timestep == 6.0 and result.time_unit == "ps"  # 3 frames of 2 ps
+    # Given by hand, it wins (its unit unnamed unless given); without
+    # trajectories, time is counted in frames.
     assert sim.set_params(timestep=0.5).fit(X, y=traj).timestep_ == 0.5
-    assert sim.set_params(timestep=None).fit(X).timestep_ is None
+    assert sim.time_unit_ is None and sim.sample(4).time_unit is None
+    assert sim.set_params(time_unit="ns").fit(X, y=traj).time_unit_ == "ns"
+    assert sim.set_params(timestep=None, time_unit=None).fit(X).timestep_ is None
+    assert sim.time_unit_ is None
     assert sim.sample(4, random_state=0).timestep == 3.0
 
 
