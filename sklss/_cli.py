@@ -235,10 +235,6 @@ def _gib(n):
 
 def _check_resources(args, sim, prefix, molecular):
     """Refuse runs whose memory or disk needs exceed what is available."""
-    import shutil
-
-    from ._data import available_memory
-
     n_frames = args.n_steps + 1
     n_decoded = -(-n_frames // args.decode_stride)
     has_decoder = getattr(sim, "decoder_", None) is not None
@@ -251,6 +247,16 @@ def _check_resources(args, sim, prefix, molecular):
     if molecular:
         n_atoms = sim.coordinates_.topology_.n_atoms
         disk += args.n_trajectories * n_decoded * n_atoms * _FORMAT_BYTES[args.format]
+    _check_bytes(memory, disk, prefix)
+
+
+def _check_bytes(memory, disk, prefix):
+    """Refuse a run that needs ``memory`` bytes of memory or writes ``disk``
+    bytes beyond what is available."""
+    import shutil
+
+    from ._data import available_memory
+
     available = available_memory()
     if available is not None and memory > 0.8 * available:
         raise ValueError(
@@ -340,9 +346,22 @@ def _simulate(args):
             "another --out, or pass --overwrite to replace them."
         )
     _check_removable(earlier)  # before any work
+    from . import MDNPropagator
+    from ._io import check_simulator, load_estimator
+
+    est = load_estimator(
+        args.model, allow_pickle=args.allow_pickle, device=args.device or "cpu"
+    )
+    if isinstance(est, MDNPropagator) and not args.zarr:
+        return _simulate_propagator(args, est, prefix, earlier)
+    sim = check_simulator(est, args.model)
+    if args.start is not None:
+        raise ValueError(
+            "--start applies to propagator files (MDNPropagator); a simulator "
+            "starts from frames of its training data."
+        )
     if args.zarr:
-        return _simulate_zarr(args, prefix, store, earlier)
-    sim = _load(args)
+        return _simulate_zarr(args, sim, prefix, store, earlier)
     molecular = (
         getattr(sim, "coordinates_", None) is not None
         and getattr(sim, "decoder_", None) is not None
@@ -420,13 +439,75 @@ def _connect(scheduler):
         ) from None
 
 
-def _simulate_zarr(args, prefix, store, earlier):
+def _parse_start(text, width):
+    """``--start`` as a float vector of the propagator's width."""
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(
+            f"--start must be {width} numbers separated by commas; got {text!r}."
+        ) from None
+    if len(values) != width:
+        raise ValueError(
+            f"--start must hold {width} values (the propagator's latent width); "
+            f"got {len(values)}: {text!r}."
+        )
+    return values
+
+
+def _simulate_propagator(args, mdn, prefix, earlier):
+    """``sklss simulate`` on a propagator file: latent trajectories from
+    ``--start``, written as ``PREFIX.npz`` and the manifest."""
+    import numpy as np
+
+    from . import SimulationResult
+    from ._io import atomic_path, file_sha256
+
+    if args.start is None:
+        raise ValueError(
+            f"{args.model} holds an MDNPropagator, which has no frames to start "
+            f"from: give --start with {mdn.n_features_in_} latent value(s), e.g. "
+            f"--start {','.join(['0'] * mdn.n_features_in_)}."
+        )
+    start = _parse_start(args.start, mdn.n_features_in_)
+    n_frames = args.n_steps + 1
+    size = 8 * args.n_trajectories * n_frames * mdn.n_features_in_
+    _check_bytes(size, size, prefix)
+    if "verbose" in mdn.get_params():
+        mdn.set_params(verbose=True)
+    latent = mdn.sample(
+        np.repeat([start], args.n_trajectories, axis=0),
+        args.n_steps,
+        random_state=args.seed,
+    )
+    lag = int(mdn.get_params().get("lagtime", 1))
+    result = SimulationResult(
+        latent, None, stride=lag, timestep=float(lag), decode_stride=1, coordinates=None
+    )
+    files, manifest_path = _planned_files(
+        prefix, result.n_trajectories, args.format, False
+    )
+    _remove_outputs(earlier)
+    npz = files[0]
+    with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, latent=latent, stride=lag, timestep=float(lag))
+    entry = {"name": npz.name, "bytes": npz.stat().st_size, "sha256": file_sha256(npz)}
+    _write_manifest(manifest_path, args, args.seed, float(lag), [entry])
+    print(
+        f"generated {args.n_trajectories} x {n_frames} latent frames ({lag} "
+        "training frames apart)"
+    )
+    for path in (npz, manifest_path):
+        print(f"wrote {path}")
+    return 0
+
+
+def _simulate_zarr(args, sim, prefix, store, earlier):
     """``sklss simulate --zarr``: generate into PREFIX.zarr, chunk by chunk."""
     import contextlib
 
     from . import sample_to_zarr
 
-    sim = _load(args)
     _remove_outputs([p for p in earlier if p != store])
     client = cluster = None
     try:
@@ -535,7 +616,11 @@ def build_parser():
     demo.set_defaults(func=_demo)
 
     sim = sub.add_parser("simulate", help="generate trajectories from a saved model")
-    sim.add_argument("model", help="simulator saved with sklss.save (.sklss)")
+    sim.add_argument(
+        "model",
+        help="simulator (or MDN propagator, with --start) saved with sklss.save "
+        "(.sklss)",
+    )
     sim.add_argument(
         "--n-steps",
         type=int,
@@ -588,6 +673,14 @@ def build_parser():
         help="with --zarr: generate on the Dask cluster whose scheduler is at "
         "ADDRESS (e.g. tcp://10.0.0.1:8786; the workers must see --out), or "
         "'local' for a cluster on this machine",
+    )
+    sim.add_argument(
+        "--start",
+        default=None,
+        metavar="VALUES",
+        help="for a propagator file (MDNPropagator): the latent start of every "
+        "trajectory, comma-separated (e.g. 0.5 or 0.1,-0.3); simulators start "
+        "from frames of their training data",
     )
     sim.add_argument("--device", default=None, help="cpu, cuda or auto")
     _allow_pickle_option(sim)

@@ -81,9 +81,15 @@ def load_simulator(path, *, allow_pickle=False, device="cpu"):
         file; or a file that holds something other than a fitted
         :class:`~sklss.LatentSpaceSimulator`.
     """
+    obj = load_estimator(path, allow_pickle=allow_pickle, device=device)
+    return check_simulator(obj, path)
+
+
+def check_simulator(obj, path):
+    """``obj``, loaded from ``path``, if it is a fitted simulator; else a
+    ``ValueError`` saying what the file holds."""
     from ._simulator import LatentSpaceSimulator
 
-    obj = load_estimator(path, allow_pickle=allow_pickle, device=device)
     path = check_path(path)
     if not isinstance(obj, LatentSpaceSimulator):
         hint = ""

@@ -478,3 +478,10 @@ def test_every_option_has_help_text():
 
     visit(build_parser(), "sklss")
     assert missing == []
+
+
+def test_start_is_for_propagator_files(model_path, tmp_path, capsys):
+    code = _simulate(model_path, tmp_path / "run", "--start", "0.5")
+    assert code == 2
+    assert "--start applies to propagator files" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

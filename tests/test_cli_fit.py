@@ -179,7 +179,30 @@ def test_info_describes_networks_and_ensembles(tmp_path, capsys):
         text = capsys.readouterr().out
         assert f"sklss {type(est).__name__}" in text and expected in text
         assert "2 epochs" in text
-        # simulate needs a simulator, and says how to sample a network instead.
-        code = main(["simulate", str(path), "--n-steps", "2", "--out", "x"])
-        assert code == 2
-        assert f"holds a {type(est).__name__}" in capsys.readouterr().err
+    # simulate samples a propagator file from --start, and refuses other networks.
+    argv = ["simulate", str(tmp_path / "mdn.sklss"), "--n-steps", "20", "--seed", "3"]
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    assert "give --start with 2 latent value(s)" in capsys.readouterr().err
+    assert main([*argv, "--start", "0.1", "--out", str(tmp_path / "x")]) == 2
+    assert "--start must hold 2 values" in capsys.readouterr().err
+    out = tmp_path / "run"
+    code = main(
+        [*argv, "--start", "0.1,-0.2", "--n-trajectories", "3", "--out", str(out)]
+    )
+    assert code == 0
+    with np.load(f"{out}.npz") as saved:
+        latent = saved["latent"]
+    assert latent.shape == (3, 21, 2)
+    np.testing.assert_allclose(latent[:, 0], [[0.1, -0.2]] * 3)
+    # The same as sampling the loaded propagator in Python with that seed.
+    expected = sklss.load(tmp_path / "mdn.sklss").sample(
+        np.array([[0.1, -0.2]] * 3), 20, random_state=3
+    )
+    np.testing.assert_array_equal(latent, expected)
+    manifest = json.loads(out.with_name("run.manifest.json").read_text())
+    assert manifest["files"][0]["name"] == "run.npz" and manifest["complete"]
+    code = main(
+        ["simulate", str(tmp_path / "srv.sklss"), "--n-steps", "2", "--out", "y"]
+    )
+    assert code == 2
+    assert "holds a SRVTransformer" in capsys.readouterr().err
