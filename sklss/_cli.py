@@ -60,26 +60,18 @@ def _describe(name, est):
     return f"  {name:<11s} {type(est).__name__}({shown}){weights}"
 
 
-def _load(args):
-    from ._io import load_simulator
-
-    return load_simulator(
-        args.model,
-        allow_pickle=args.allow_pickle,
-        device=getattr(args, "device", None) or "cpu",
-    )
-
-
 def _info(args):
     import warnings
 
     from . import LatentSpaceSimulator, read_manifest
-    from ._io import file_sha256, load_estimator
+    from ._io import check_simulator, file_sha256, load_estimator
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est = load_estimator(args.model, allow_pickle=args.allow_pickle)
     simulator = isinstance(est, LatentSpaceSimulator)
+    if simulator:
+        check_simulator(est, args.model)  # fitted and complete
     kind = "LatentSpaceSimulator" if simulator else type(est).__name__
     print(f"{args.model}: sklss {kind} (loaded with sklss {__version__})")
     try:

@@ -67,12 +67,15 @@ def summarised_warnings(owner):
     Also re-emitted when the block raises, so that nothing is lost; the user's
     filters apply at re-emission.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             yield
-        finally:
-            recorded = list(caught)
+    finally:
+        _emit_grouped(owner, caught)
+
+
+def _emit_grouped(owner, recorded):
     grouped = {}
     for w in recorded:
         messages = grouped.setdefault(w.category, [])

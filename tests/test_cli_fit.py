@@ -206,3 +206,10 @@ def test_info_describes_networks_and_ensembles(tmp_path, capsys):
     )
     assert code == 2
     assert "holds a SRVTransformer" in capsys.readouterr().err
+
+
+def test_info_refuses_an_unfitted_simulator(tmp_path, capsys):
+    path = tmp_path / "unfitted.sklss"
+    sklss.save(sklss.LatentSpaceSimulator(), path)
+    assert main(["info", str(path)]) == 2
+    assert "unfitted or incomplete LatentSpaceSimulator" in capsys.readouterr().err

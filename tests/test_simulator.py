@@ -583,6 +583,14 @@ def test_a_fit_summarises_its_components_warnings_once(data):
         warnings.simplefilter("ignore", ConvergenceWarning)
         sim.fit(data)
     assert not [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    # A fit that fails after a component warned still shows the warning.
+    broken = clone(sim).set_params(propagator__n_kernels=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="n_kernels"):
+            broken.fit(data)
+    assert [str(w.message) for w in record if "SRVTransformer" in str(w.message)]
+    assert not hasattr(broken, "encoder_")
 
 
 def test_verbose_reaches_every_component(data, capsys):
