@@ -1,7 +1,9 @@
 """Decoding throughput of CWGANDecoder.sample against straightforward implementations.
 
 The paper's generator size: 3-D latent + 50 noise -> 3 x 200 Swish -> 60 outputs
-(the 20 Cα atoms of Trp-cage). Target: >= 2e5 frames/s on a 2-core CPU.
+(the 20 Cα atoms of Trp-cage). Target: >= 6e5 frames/s on a 2-core CPU
+(the FLOP bound, printed, is the generator's matrix products at the measured
+sgemm rate).
 
 Rows, all measured in the same run on the same trained generator:
 
@@ -23,6 +25,7 @@ import time
 
 import numpy as np
 import torch
+from _hardware import gemm_rate, linear_flops
 
 from sklss import CWGANDecoder
 
@@ -103,7 +106,12 @@ def main(argv=None):
         f"CWGANDecoder decoding throughput: {n_latent}-D latent + "
         f"{decoder.noise_dim} noise -> 3x200 swish -> {n_out} outputs, float32 input"
     )
-    print(f"torch {torch.__version__}, default threads {default_threads}")
+    rate = gemm_rate()
+    bound = rate / linear_flops(decoder.generator_)
+    print(
+        f"torch {torch.__version__}, default threads {default_threads}; sgemm "
+        f"{rate / 1e9:.0f} GFLOP/s, FLOP bound {bound:.3g} frames/s"
+    )
     width = max(len(r[0]) for r in rows)
     header = ("implementation", "frames", "seconds", "frames/s")
     print(f"{header[0]:<{width}}  {header[1]:>9}  {header[2]:>9}  {header[3]:>11}")
@@ -111,16 +119,16 @@ def main(argv=None):
     for name, n, t in rows:
         print(
             f"{name:<{width}}  {n:>9d}  {t:>9.4f}  {n / t:>11.3g}"
-            f"  ({n / t / base:.2f}x naive batched)"
+            f"  ({n / t / base:.2f}x naive batched, {n / t / bound:.0%} of bound)"
         )
     name, n, t = rows[-1]
     return [
         {
             "benchmark": f"decoder sample, {n_frames} frames",
-            "sklss": f"{n / t:.3g} frames/s",
+            "sklss": f"{n / t:.3g} frames/s ({n / t / bound:.0%} of bound)",
             "reference": f"naive batched {base:.3g} frames/s",
             "speed-up": n / t / base,
-            "target": ">= 2e5 frames/s",
+            "target": ">= 6e5 frames/s",
         }
     ]
 

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 import torch
+from _hardware import gemm_rate, linear_flops
 from sklearn.exceptions import ConvergenceWarning
 
 from sklss import MDNPropagator
@@ -92,13 +93,17 @@ def main(argv=None):
     cases = [(1, int(20_000 * scale)), (1000, int(1_000 * scale))]
     repeats = 1 if args.quick else 3
     summary = []
+    rate = gemm_rate()
+    # The network's matrix products at the machine's matrix-product rate.
+    bound = rate / linear_flops(mdn.network_)
     print(
         f"MDNPropagator.sample vs straightforward loop: 3-D latent, 24 kernels, 2x100 "
-        f"hidden, device={mdn.device_}, torch threads={torch.get_num_threads()}"
+        f"hidden, device={mdn.device_}, torch threads={torch.get_num_threads()}; "
+        f"sgemm {rate / 1e9:.0f} GFLOP/s, FLOP bound {bound:.3g} traj-steps/s"
     )
     header = (
         f"{'trajectories':>12} {'steps':>7} {'straightforward':>17} "
-        f"{'sample':>14} {'speed-up':>9}"
+        f"{'sample':>14} {'speed-up':>9} {'of bound':>9}"
     )
     print(header)
     print(f"{'':>12} {'':>7} {'(traj-steps/s)':>17} {'(traj-steps/s)':>14}")
@@ -116,15 +121,15 @@ def main(argv=None):
         r_new = n_traj * n_steps / t_new
         print(
             f"{n_traj:>12} {n_steps:>7} {r_ref:>17.3g} {r_new:>14.3g} "
-            f"{r_new / r_ref:>8.2f}x"
+            f"{r_new / r_ref:>8.2f}x {r_new / bound:>8.0%}"
         )
         summary.append(
             {
                 "benchmark": f"MDN sample, {n_traj} trajectories",
-                "sklss": f"{r_new:.3g} traj-steps/s",
+                "sklss": f"{r_new:.3g} traj-steps/s ({r_new / bound:.0%} of bound)",
                 "reference": f"straightforward loop {r_ref:.3g} traj-steps/s",
                 "speed-up": r_new / r_ref,
-                "target": ">= 3x" if n_traj == 1 else ">= 1.5x",
+                "target": ">= 3x" if n_traj == 1 else ">= 2.5x",
             }
         )
     return summary

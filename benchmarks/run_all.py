@@ -7,6 +7,7 @@ measured in the same run, and prints its own detailed table first:
 
 - SRVTransformer vs deeptime's VAMPNet (bench_srv.py),
 - MDNPropagator.sample vs the straightforward batched torch loop (bench_mdn.py),
+- MDNPropagator training per epoch vs a straightforward torch loop (bench_training.py),
 - CWGANDecoder.sample vs the straightforward decoder (bench_decoder.py),
 - LatentSpaceSimulator vs OpenMM, cost per simulated ns (bench_cost.py).
 
@@ -18,7 +19,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("bench_srv", "bench_mdn", "bench_decoder", "bench_cost")
+BENCHMARKS = ("bench_srv", "bench_mdn", "bench_training", "bench_decoder", "bench_cost")
 
 
 def main(argv=None):

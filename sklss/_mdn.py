@@ -30,6 +30,7 @@ from ._data import (
 from ._store import PairBlocks, frame_statistics, is_lazy
 from ._torch import (
     NUMPY_ACTIVATIONS,
+    BufferedForward,
     activation_name,
     make_mlp,
     mlp_parameter_count,
@@ -893,25 +894,20 @@ class MDNPropagator(BaseNetwork):
 
     def _torch_stepper(self, n_traj):
         K, d = self.n_kernels, self.n_features_in_
-        layers = self._output_layers()
-        dev = layers[0][0].device
+        dev = next(self.network_.parameters()).device
+        forward = BufferedForward(self.network_, n_traj, dev)
         # Column indices of kernel c's mean and scale pre-activations in the fused
         # output layer: K + c*d + j and K + K*d + c*d + j.
         offsets = torch.arange(d, device=dev) + K
         offsets = torch.cat([offsets, offsets + K * d])[None, :]
         kmax = torch.tensor(K - 1, device=dev)
-        lin = torch.nn.functional.linear
 
         def run(state, u, eps):
             T = len(u)
             frames = torch.empty((T, n_traj, d), device=dev)
             x = state
             for t in range(T):
-                h = x
-                for W, b, act in layers:
-                    h = lin(h, W, b)
-                    if act is not None:
-                        h = act(h)
+                h = forward(x)
                 logits = h[:, :K]
                 p = torch.exp(logits - logits.amax(dim=1, keepdim=True))
                 cdf = torch.cumsum(p, dim=1)

@@ -14,6 +14,7 @@ from .exceptions import InconsistentVersionWarning
 
 __all__ = [
     "ACTIVATIONS",
+    "BufferedForward",
     "NUMPY_ACTIVATIONS",
     "activation_name",
     "TorchEstimatorMixin",
@@ -87,6 +88,57 @@ def activation_name(module):
         if type(module) is cls:
             return name
     raise TypeError(f"unsupported activation module {module!r}")
+
+
+# In-place versions of the activations, for inference into preallocated buffers.
+_INPLACE = {
+    torch.nn.ReLU: lambda m, h: h.relu_(),
+    torch.nn.Tanh: lambda m, h: h.tanh_(),
+    torch.nn.SiLU: lambda m, h: torch.nn.functional.silu(h, inplace=True),
+    torch.nn.ELU: lambda m, h: torch.nn.functional.elu(h, m.alpha, inplace=True),
+    torch.nn.LeakyReLU: lambda m, h: torch.nn.functional.leaky_relu(
+        h, m.negative_slope, inplace=True
+    ),
+    torch.nn.Sigmoid: lambda m, h: h.sigmoid_(),
+    torch.nn.Identity: lambda m, h: h,
+}
+
+
+class BufferedForward:
+    """Inference through a ``Sequential`` of ``Linear`` layers and activations for
+    batches of at most ``batch_size`` rows, into buffers allocated once.
+
+    Each ``Linear`` writes its ``addmm`` into its own buffer and the activation
+    after it runs in place (out of place for those without an in-place form), so
+    repeated calls allocate nothing. The returned tensor is the last buffer (or a
+    view of it): it is overwritten by the next call. Call under
+    ``torch.inference_mode()``.
+    """
+
+    def __init__(self, network, batch_size, device):
+        self.layers = []  # [weight, bias, [activation modules]]
+        for module in network:
+            if isinstance(module, torch.nn.Linear):
+                self.layers.append([module.weight, module.bias, []])
+            elif not self.layers:
+                raise TypeError(f"{network!r} must start with a Linear layer")
+            else:
+                self.layers[-1][2].append(module)
+        self.buffers = [
+            torch.empty((batch_size, W.shape[0]), device=device)
+            for W, _, _ in self.layers
+        ]
+
+    def __call__(self, x):
+        h = x
+        for (W, b, activations), buffer in zip(self.layers, self.buffers, strict=True):
+            out = buffer[: len(x)]
+            torch.addmm(b, h, W.t(), out=out)
+            h = out
+            for m in activations:
+                inplace = _INPLACE.get(type(m))
+                h = m(h) if inplace is None else inplace(m, h)
+        return h
 
 
 def resolve_device(device, name="device"):

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklss import CWGANDecoder, MDNPropagator, SRVTransformer
 from sklss._base import AffineScaler
-from sklss._torch import ACTIVATIONS, NUMPY_ACTIVATIONS
+from sklss._torch import ACTIVATIONS, NUMPY_ACTIVATIONS, BufferedForward, make_mlp
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -184,6 +184,22 @@ def test_numpy_activations_match_torch(name):
     h = np.random.default_rng(0).normal(scale=3, size=(50, 7)).astype(np.float32)
     expected = ACTIVATIONS[name]()(torch.from_numpy(h.copy())).numpy()
     np.testing.assert_allclose(NUMPY_ACTIVATIONS[name](h.copy()), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_buffered_forward_matches_the_network(name):
+    # In-place activations into reused buffers give the module's own output, for
+    # full and partial batches and on repeated calls; the input is not modified.
+    torch.manual_seed(0)
+    net = make_mlp(5, (16, 8), 3, activation=name, output_activation="tanh").eval()
+    forward = BufferedForward(net, 40, "cpu")
+    with torch.inference_mode():
+        for n in (40, 7, 40):
+            x = torch.randn(n, 5) * 3
+            x0 = x.clone()
+            expected = net(x)
+            torch.testing.assert_close(forward(x), expected, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(x, x0, rtol=0, atol=0)
 
 
 def test_warnings_point_at_the_callers_line():
