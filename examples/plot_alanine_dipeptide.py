@@ -102,7 +102,6 @@ sim = LatentSpaceSimulator(
         hidden_layer_sizes=(200, 200, 200),
         max_epochs=100,
         batch_size=256,
-        learning_rate_init=1e-4,
     ),
     lagtime=lagtime,
     coordinates=AlignedCoordinates("element != H"),
