@@ -147,8 +147,9 @@ def run_one(toy, config, n_frames, seed, max_epochs=None):
     }
 
 
-def run_alanine(configs, seed=0):
-    """Ramachandran RMSE of decoded alanine dipeptide structures per configuration."""
+def run_alanine(configs, seed=0, quick=False):
+    """Ramachandran RMSE of decoded alanine dipeptide structures per configuration
+    (``quick``: 2 epochs per network, a smoke run)."""
     import mdtraj as md
     from sklearn.exceptions import ConvergenceWarning
 
@@ -188,16 +189,20 @@ def run_alanine(configs, seed=0):
             "batch_size": 256,
             **CONFIGS[config],
         }
+        epochs = {"max_epochs": 2} if quick else {}
+        params.update(epochs)
         sim = LatentSpaceSimulator(
             encoder=SRVTransformer(
-                n_components=2, hidden_layer_sizes=(100, 100), max_epochs=100
+                n_components=2,
+                hidden_layer_sizes=(100, 100),
+                **({"max_epochs": 100} | epochs),
             ),
             propagator=MDNPropagator(
                 n_kernels=8,
                 hidden_layer_sizes=(100, 100),
-                max_epochs=200,
                 batch_size=256,
                 n_iter_no_change=15,
+                **({"max_epochs": 200} | epochs),
             ),
             decoder=CWGANDecoder(**params),
             lagtime=10,
@@ -260,7 +265,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {sorted(CONFIGS)}")
     if args.alanine:
-        records = run_alanine(configs)
+        records = run_alanine(configs, quick=args.quick)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(records, f, indent=1)

@@ -100,7 +100,7 @@ sim = LatentSpaceSimulator(
     decoder=CWGANDecoder(
         noise_dim=50,
         hidden_layer_sizes=(200, 200, 200),
-        max_epochs=100,
+        max_epochs=200,
         batch_size=256,
     ),
     lagtime=lagtime,

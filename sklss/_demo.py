@@ -31,7 +31,7 @@ _SIZES = {
         "mdn": {"n_kernels": 8, "hidden_layer_sizes": (100, 100), "max_epochs": 200,
                 "batch_size": 256, "n_iter_no_change": 15},
         "decoder": {"noise_dim": 50, "hidden_layer_sizes": (200, 200, 200),
-                    "max_epochs": 100, "batch_size": 256, "learning_rate_init": 1e-3},
+                    "max_epochs": 200, "batch_size": 256, "learning_rate_init": 1e-3},
         "n_trajectories": 200, "decoded_per_md_frame": 4, "min_count": 20,
         "four_well_steps": 5_000_000, "ensemble_models": 8,
     },
