@@ -1,11 +1,13 @@
 """Training time per epoch of MDNPropagator against a straightforward torch loop.
 
 Both train the same network (the same initial weights, copied from a fitted
-propagator's ``network_``) on the same lagged pairs with the same recipe: Adam, the
-same learning rate, batch size and number of epochs, and the same mixture
-likelihood. The straightforward loop is what one writes first in torch: a
-``DataLoader`` over a ``TensorDataset`` with ``shuffle=True``, the loss from
-``torch.distributions.MixtureSameFamily``, ``loss.item()`` logged every batch.
+propagator's ``network_``) on the same number of lagged pairs of the same data
+(the propagator holds out a random 10 % for validation, the loop the last 10 %)
+with the same recipe: Adam, the same learning rate, batch size and number of
+epochs, and the same mixture likelihood. The straightforward loop is what one
+writes first in torch: a ``DataLoader`` over a ``TensorDataset`` with
+``shuffle=True``, the loss from ``torch.distributions.MixtureSameFamily``,
+``loss.item()`` logged every batch.
 The propagator is timed through its public ``fit`` (with ``max_epochs`` fixed and
 early stopping never reached), which also holds out and scores 10 % of the pairs
 every epoch; its ``history_`` gives the duration of every epoch.
