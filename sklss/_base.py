@@ -319,6 +319,36 @@ class TrainingPlan:
     extra_modules: dict = field(default_factory=dict)
 
 
+class WeightAveraging(Callback):
+    """Exponential moving average of a module's weights (Yazıcı et al. 2019).
+
+    Updated after every ``every``-th optimisation step (the generator updates of a
+    GAN) with decay ``min(ema_decay, (1 + t) / (10 + t))`` at update ``t``, so that
+    short fits are not dominated by the initial weights; the average starts at the
+    initial weights. ``average.module`` is the averaged copy.
+    """
+
+    def __init__(self, module, ema_decay, every=1):
+        self.ema_decay, self.every = ema_decay, every
+        self.n_batches = 0
+        self.average = torch.optim.swa_utils.AveragedModel(
+            module, multi_avg_fn=self._lerp
+        ).requires_grad_(False)
+        self.module = module
+        self.average.update_parameters(module)  # a copy of the initial weights
+
+    def _lerp(self, averaged, current, n_averaged):
+        t = self.n_batches // self.every
+        weight = 1.0 - min(self.ema_decay, (1 + t) / (10 + t))
+        for a, c in zip(averaged, current, strict=True):
+            a.lerp_(c, weight)
+
+    def on_batch_end(self, losses):
+        self.n_batches += 1
+        if self.n_batches % self.every == 0:
+            self.average.update_parameters(self.module)
+
+
 class LinearDecay(Callback):
     """Decay the learning rate of ``optimizers`` linearly to zero over ``n_steps``."""
 

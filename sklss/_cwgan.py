@@ -14,6 +14,7 @@ from ._base import (
     AffineScaler,
     BaseNetwork,
     TrainingPlan,
+    WeightAveraging,
     mean_and_std,
     store_init_params,
 )
@@ -25,7 +26,6 @@ from ._torch import (
     seed_from_random_state,
     torch_generator,
 )
-from ._training import Callback
 from .exceptions import TrainingDivergedError
 
 __all__ = ["CWGANDecoder"]
@@ -39,36 +39,6 @@ _MARGIN = 0.9
 # products dominate the per-call overhead, small enough that the activations of a
 # 3x200 generator stay in cache; see benchmarks/bench_decoder.py.
 _SAMPLE_CHUNK = 4096
-
-
-class _WeightAveraging(Callback):
-    """Exponential moving average of the generator's weights (Yazıcı et al.).
-
-    Updated after every generator update with decay
-    ``min(ema_decay, (1 + t) / (10 + t))`` at update ``t``, so that short fits are
-    not dominated by the initial weights; the average starts at the initial
-    generator.
-    """
-
-    def __init__(self, generator, ema_decay, n_critic):
-        self.ema_decay, self.n_critic = ema_decay, n_critic
-        self.n_batches = 0
-        self.average = torch.optim.swa_utils.AveragedModel(
-            generator, multi_avg_fn=self._lerp
-        ).requires_grad_(False)
-        self.generator = generator
-        self.average.update_parameters(generator)  # a copy of the initial weights
-
-    def _lerp(self, averaged, current, n_averaged):
-        t = self.n_batches // self.n_critic
-        weight = 1.0 - min(self.ema_decay, (1 + t) / (10 + t))
-        for a, c in zip(averaged, current, strict=True):
-            a.lerp_(c, weight)
-
-    def on_batch_end(self, losses):
-        self.n_batches += 1
-        if self.n_batches % self.n_critic == 0:
-            self.average.update_parameters(self.generator)
 
 
 def _check_pairs(Z, X):
@@ -495,7 +465,7 @@ class CWGANDecoder(BaseNetwork):
 
         callbacks, extra_modules = [], {}
         if self.ema_decay > 0:
-            averaging = _WeightAveraging(gen, self.ema_decay, n_critic)
+            averaging = WeightAveraging(gen, self.ema_decay, every=n_critic)
             callbacks.append(averaging)
             # The average is restored with the networks on divergence/interruption.
             extra_modules["generator_average"] = averaging.average
@@ -513,7 +483,7 @@ class CWGANDecoder(BaseNetwork):
         fitted = {"n_features_out_": data.arrays["X"].shape[1]}
         generator = modules["generator_"]
         for callback in plan.callbacks:
-            if isinstance(callback, _WeightAveraging):
+            if isinstance(callback, WeightAveraging):
                 generator = fitted["generator_"] = callback.average.module.eval()
         # The last generator update is not seen by any loss: the generator is
         # checked on the training positions (finite weights can still overflow).

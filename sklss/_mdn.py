@@ -1,7 +1,7 @@
 """The mixture density network propagator of a latent space simulator (paper §2.2)."""
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from ._base import (
     AffineScaler,
     BaseNetwork,
     TrainingPlan,
+    WeightAveraging,
     store_init_params,
 )
 from ._data import (
@@ -141,6 +142,11 @@ class MDNPropagator(BaseNetwork):
         at least ``tol``; the best weights are restored.
     tol : float, default=1e-4
         Minimum improvement of the validation loss (nats per transition).
+    ema_decay : float in [0, 1), default=0.999
+        Decay of an exponential moving average of the weights, updated after every
+        minibatch (with a warm-up, ``min(ema_decay, (1 + t) / (10 + t))`` at step
+        ``t``). The average is what is validated, early-stopped and kept; 0 keeps
+        the last weights instead. See Notes.
     warm_start : bool, default=False
         Continue from the weights (and internal scaling) of the previous ``fit``
         instead of initialising anew, as scikit-learn's MLP does. The previous fit
@@ -190,6 +196,15 @@ class MDNPropagator(BaseNetwork):
     range; inputs, outputs, densities and scores are all in the user's units (the
     Jacobian of the scaling is included in every log-likelihood).
 
+    **Populations.** A long generated run repeats the learned step thousands of
+    times, so a small error of the transition density that is the same at every
+    step shifts the stationary populations. Minibatch gradient noise leaves such an
+    error in the last weights of a training, and the weight average (the
+    default ``ema_decay``) removes most of it. On systems with exact stationary
+    laws it reduced the total-variation distance of long generated runs to the
+    exact law 2-9 fold on one-dimensional systems (the user guide's "Checking the
+    thermodynamics" gives the study).
+
     :meth:`score` is the mean log-likelihood per held-out transition, in nats,
     ``mean log p(z_{t+tau} | z_t)``. It is a density in the user's units, so it is
     comparable across ``n_kernels``, ``hidden_layer_sizes`` and the other network
@@ -221,6 +236,7 @@ class MDNPropagator(BaseNetwork):
         "lagtime": [Interval(Integral, 1, None, closed="left")],
         "n_kernels": [Interval(Integral, 1, None, closed="left")],
         "reversible": ["boolean"],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
     }
     _architecture_params = ("hidden_layer_sizes", "activation", "n_kernels")
     _size_params = ("hidden_layer_sizes", "n_kernels")
@@ -241,6 +257,7 @@ class MDNPropagator(BaseNetwork):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        ema_decay=0.999,
         warm_start=False,
         callbacks=None,
         random_state=None,
@@ -335,6 +352,11 @@ class MDNPropagator(BaseNetwork):
         optimizer = torch.optim.Adam(network.parameters(), lr=lr)
         log_jac = scaler.log_abs_det
         K = self.n_kernels
+        # With weight averaging, the average is what is validated and kept.
+        averaging = None
+        if self.ema_decay > 0:
+            averaging = WeightAveraging(network, self.ema_decay)
+        model = network if averaging is None else averaging.average.module
 
         def update(A, B):
             optimizer.zero_grad(set_to_none=True)
@@ -347,55 +369,66 @@ class MDNPropagator(BaseNetwork):
             return -lp.mean().item() + log_jac
 
         if "pairs" in data.arrays:
-            return self._streamed_plan(
+            plan = self._streamed_plan(
                 data.arrays["pairs"],
                 scaler,
                 device,
                 generator,
                 update=update,
-                outputs=lambda A, B: (_chunked_log_prob(network, K, A, B),),
+                outputs=lambda A, B: (_chunked_log_prob(model, K, A, B),),
                 evaluate=evaluate,
                 optimizers=[optimizer],
                 reverse=self.reversible,
             )
-        W0 = scaler.to_tensor(data.arrays["Z0"], device, "Z")
-        W1 = scaler.to_tensor(data.arrays["Z1"], device, "Z")
-        train_idx, val_idx = train_validation_split(
-            len(W0), self.validation_fraction, generator
-        )
-        train_idx = train_idx.to(device)
-        X0, X1 = W0[train_idx], W1[train_idx]
-        if self.reversible:
-            X0, X1 = torch.cat([X0, X1]), torch.cat([X1, X0])
-
-        def step(idx):
-            return update(X0[idx], X1[idx])
-
-        validate = None
-        if val_idx is not None:
-            val_idx = val_idx.to(device)
-            V0, V1 = W0[val_idx], W1[val_idx]
+        else:
+            W0 = scaler.to_tensor(data.arrays["Z0"], device, "Z")
+            W1 = scaler.to_tensor(data.arrays["Z1"], device, "Z")
+            train_idx, val_idx = train_validation_split(
+                len(W0), self.validation_fraction, generator
+            )
+            train_idx = train_idx.to(device)
+            X0, X1 = W0[train_idx], W1[train_idx]
             if self.reversible:
-                V0, V1 = torch.cat([V0, V1]), torch.cat([V1, V0])
+                X0, X1 = torch.cat([X0, X1]), torch.cat([X1, X0])
 
-            def validate():
-                with torch.no_grad():
-                    return evaluate(_chunked_log_prob(network, K, V0, V1))
+            def step(idx):
+                return update(X0[idx], X1[idx])
 
-        return TrainingPlan(
-            step=step,
-            n_samples=len(X0),
-            optimizers=[optimizer],
-            batch_size=min(self.batch_size, len(X0)),
-            validate=validate,
-        )
+            validate = None
+            if val_idx is not None:
+                val_idx = val_idx.to(device)
+                V0, V1 = W0[val_idx], W1[val_idx]
+                if self.reversible:
+                    V0, V1 = torch.cat([V0, V1]), torch.cat([V1, V0])
+
+                def validate():
+                    with torch.no_grad():
+                        return evaluate(_chunked_log_prob(model, K, V0, V1))
+
+            plan = TrainingPlan(
+                step=step,
+                n_samples=len(X0),
+                optimizers=[optimizer],
+                batch_size=min(self.batch_size, len(X0)),
+                validate=validate,
+            )
+        if averaging is not None:
+            plan.callbacks.append(averaging)
+            # Snapshotted and restored with the network (best epoch, divergence).
+            plan.extra_modules["network_average"] = averaging.average
+        return plan
 
     def _finalize(self, modules, data, device, plan):
-        modules["network_"].eval()
-        return {
+        fitted = {
             "data_min_": data.arrays["data_min"],
             "data_max_": data.arrays["data_max"],
         }
+        network = modules["network_"]
+        for callback in plan.callbacks:
+            if isinstance(callback, WeightAveraging):
+                network = fitted["network_"] = callback.average.module
+        network.eval()
+        return fitted
 
     @property
     def n_components_in_(self):

@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from sklss import CWGANDecoder, MDNPropagator, SRVTransformer
-from sklss._base import AffineScaler
+from sklss._base import AffineScaler, WeightAveraging
 from sklss._torch import ACTIVATIONS, NUMPY_ACTIVATIONS, BufferedForward, make_mlp
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -200,6 +200,30 @@ def test_buffered_forward_matches_the_network(name):
             expected = net(x)
             torch.testing.assert_close(forward(x), expected, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(x, x0, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_weight_averaging_is_the_warmed_up_exponential_average(every):
+    # The average against the recurrence written out in numpy: after every
+    # ``every``-th step t (counted in updates), a <- d_t a + (1 - d_t) w with
+    # d_t = min(decay, (1 + t) / (10 + t)), starting from the initial weights.
+    module = torch.nn.Linear(3, 1, bias=False)
+    rng = np.random.default_rng(0)
+    decay = 0.9
+    averaging = WeightAveraging(module, decay, every=every)
+    expected = module.weight.detach().numpy().astype(np.float64).copy()
+    for step in range(1, 61):
+        w = rng.normal(size=(1, 3))
+        with torch.no_grad():
+            module.weight.copy_(torch.as_tensor(w))
+        averaging.on_batch_end({})
+        if step % every == 0:
+            t = step // every
+            d = min(decay, (1 + t) / (10 + t))
+            expected = d * expected + (1 - d) * w
+    averaged = averaging.average.module.weight.detach().numpy()
+    np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-6)
+    assert not averaging.average.module.weight.requires_grad
 
 
 def test_warnings_point_at_the_callers_line():

@@ -324,6 +324,7 @@ MDN_PARAMS = {
     "lagtime": int_param(1)
     | st.sampled_from([40, 41, 1000]).map(lambda v: Arg("too_long", v, "reject")),
     "n_kernels": int_param(1),
+    "ema_decay": real_param(0.0, closed=True, maximum=1.0),
 }
 CW_PARAMS = {
     **NETWORK_PARAMS,
