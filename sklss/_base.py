@@ -317,6 +317,9 @@ class TrainingPlan:
     # Training state held in modules (a weight average): snapshotted and restored
     # with the model's modules, never assigned to the estimator.
     extra_modules: dict = field(default_factory=dict)
+    # Fitted attributes known before the main training (the learning curve of a
+    # preliminary fit), for ``_finalize`` to return.
+    fitted: dict = field(default_factory=dict)
 
 
 class WeightAveraging(Callback):
@@ -654,6 +657,7 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
         return {
             name: copy.deepcopy(getattr(self, name)).requires_grad_(True)
             for name in self._module_attributes
+            if getattr(self, name, None) is not None
         }
 
     def _streamed_plan(

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -141,9 +142,17 @@ def test_fitted_attributes_and_history(fitted, data):
     for key in ("loss", "critic_loss", "generator_loss", "wasserstein"):
         assert all(np.isfinite(h[key]) for h in fitted.history_)
     assert fitted.device_ == "cpu"
-    # The tanh output bounds every decoded value by the scaled training range.
+    # The tanh output bounds every decoded residual about the conditional mean
+    # by the scaled range of the training residuals.
     out = fitted.sample(Z, random_state=0)
-    assert np.all(np.abs(out - fitted.x_center_) <= fitted.x_halfrange_ + 1e-6)
+    psi = torch.as_tensor(fitted.z_scaler_.transform(Z), dtype=torch.float32)
+    with torch.no_grad():
+        m = fitted.mean_network_(psi)
+    mean = fitted.mean_scaler_.inverse_transform(m.numpy())
+    residual = out - mean
+    assert np.all(np.abs(residual - fitted.x_center_) <= fitted.x_halfrange_ + 1e-5)
+    assert len(fitted.mean_history_) >= 1
+    assert all(np.isfinite(h["val_loss"]) for h in fitted.mean_history_)
 
 
 def test_fit_is_reproducible_and_sample_seeded(data):
