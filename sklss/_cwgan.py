@@ -311,6 +311,8 @@ class CWGANDecoder(BaseNetwork):
         "mean_scaler_",
     )
     _default_schedule = "linear"
+    # Saved before the conditional-mean network existed: a GAN on y itself.
+    _added_params = {"mean_layer_sizes": None}
 
     def __init__(
         self,

@@ -241,6 +241,8 @@ class MDNPropagator(BaseNetwork):
     _architecture_params = ("hidden_layer_sizes", "activation", "n_kernels")
     _size_params = ("hidden_layer_sizes", "n_kernels")
     _module_attributes = ("network_", "scaler_")
+    # Saved before weight averaging existed: the last weights were kept.
+    _added_params = {"ema_decay": 0.0}
 
     def __init__(
         self,

@@ -587,6 +587,10 @@ class _Reader:
         if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
             raise ValueError("malformed object state")
         obj.__dict__.update(state)
+        # Parameters newer than the file get the values that reproduce it.
+        fill = getattr(obj, "_fill_added_params", None)
+        if fill is not None:
+            fill()
         return obj
 
     def _decode_module(self, node):

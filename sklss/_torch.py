@@ -334,7 +334,18 @@ class TorchEstimatorMixin:
     the sklss version. On loading it is restored onto ``device_`` when that device
     exists, otherwise onto the CPU with a warning, and ``device_`` is updated. A
     version mismatch gives an :class:`~sklss.exceptions.InconsistentVersionWarning`.
+
+    Parameters added after estimators of a class were first saved are listed in
+    ``_added_params`` with the value that reproduces what an estimator saved without
+    them did; loading fills them in (:meth:`_fill_added_params`).
     """
+
+    _added_params = {}
+
+    def _fill_added_params(self):
+        for name, value in self._added_params.items():
+            if name not in self.__dict__:
+                setattr(self, name, value)
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -361,6 +372,7 @@ class TorchEstimatorMixin:
                 stacklevel=2,
             )
         super().__setstate__(state)
+        self._fill_added_params()
         device = state.get("device_")
         if device is None:
             return

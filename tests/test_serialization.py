@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 import sklss
@@ -328,6 +329,39 @@ def _rewrite(path, out, edit):
         for name, data in members.items():
             zf.writestr(name, data)
     return out
+
+
+def test_files_from_before_newer_parameters_load_as_they_were(saved, tmp_path):
+    # A file written before MDNPropagator.ema_decay and the decoder's mean network
+    # existed: the parameters are filled with the values that reproduce it.
+    def drop(node, names):
+        state = node["state"]
+        for name in names:
+            i = state["keys"].index(name)
+            del state["keys"][i], state["values"][i]
+
+    def edit(model):
+        root = model["root"]["state"]
+        drop(root["values"][root["keys"].index("propagator_")], ["ema_decay"])
+        decoder = root["values"][root["keys"].index("decoder_")]
+        drop(
+            decoder,
+            ["mean_layer_sizes", "mean_network_", "mean_scaler_", "mean_history_"],
+        )
+
+    old = sklss.load(_rewrite(saved, tmp_path / "old.sklss", edit))
+    assert old.propagator_.ema_decay == 0.0
+    assert old.decoder_.mean_layer_sizes is None
+    assert old.decoder_.get_params()["mean_layer_sizes"] is None
+    clone(old.decoder_), clone(old.propagator_)  # every parameter is there
+    out = old.sample(5, 2, random_state=0)
+    assert np.all(np.isfinite(out.configurations))
+    # The same through pickle's path.
+    state = old.propagator_.__getstate__()
+    del state["ema_decay"]
+    mdn = type(old.propagator_).__new__(type(old.propagator_))
+    mdn.__setstate__(state)
+    assert mdn.get_params()["ema_decay"] == 0.0
 
 
 @pytest.mark.parametrize(
