@@ -250,7 +250,14 @@ def test_averaged_generator_and_constant_schedule(data):
     assert not np.allclose(
         averaged.sample(Z, random_state=0), plain.sample(Z, random_state=0)
     )
-    np.testing.assert_array_equal(averaged.x_scale_, X.std(axis=0))
+    # The critic's scale: the standard deviation of what the GAN learns, the
+    # residuals about the conditional mean (of y itself without a mean network).
+    psi = torch.as_tensor(averaged.z_scaler_.transform(Z), dtype=torch.float32)
+    with torch.no_grad():
+        m = averaged.mean_scaler_.inverse_transform(averaged.mean_network_(psi))
+    np.testing.assert_allclose(averaged.x_scale_, (X - m).std(axis=0), rtol=1e-6)
+    gan_only = _small(random_state=0, mean_layer_sizes=None).fit(Z, X)
+    np.testing.assert_array_equal(gan_only.x_scale_, X.std(axis=0))
     constant = _small(random_state=0, learning_rate="constant").fit(Z, X)
     assert np.all(np.isfinite(constant.sample(Z, random_state=0)))
 
