@@ -1,9 +1,10 @@
 """Decoding throughput of CWGANDecoder.sample against straightforward implementations.
 
 The paper's generator size: 3-D latent + 50 noise -> 3 x 200 Swish -> 60 outputs
-(the 20 Cα atoms of Trp-cage). Target: >= 6e5 frames/s on a 2-core CPU
-(the FLOP bound, printed, is the generator's matrix products at the measured
-sgemm rate).
+(the 20 Cα atoms of Trp-cage), plus the default conditional-mean network (3 ->
+2 x 100 -> 60) whose output is added. Target: >= 6e5 frames/s on a 2-core CPU
+(the FLOP bound, printed, is the matrix products of both networks at the
+measured sgemm rate).
 
 Rows, all measured in the same run on the same trained generator:
 
@@ -13,6 +14,8 @@ Rows, all measured in the same run on the same trained generator:
   in NumPy float64 and noise drawn separately (what a first batched version
   looks like).
 - ``sample threads=T``: ``CWGANDecoder.sample`` with ``torch.set_num_threads(T)``.
+- ``sample, GAN only``: the paper's decoder (``mean_layer_sizes=None``), for the
+  cost of the mean network.
 
 Run::
 
@@ -30,13 +33,22 @@ from _hardware import gemm_rate, linear_flops
 from sklss import CWGANDecoder
 
 
-def _fitted_decoder(n_latent, n_out, seed=0):
+def _fitted_decoder(n_latent, n_out, seed=0, **params):
     rng = np.random.default_rng(seed)
     Z = rng.normal(size=(2000, n_latent))
     X = np.tanh(Z @ rng.normal(size=(n_latent, n_out))) + 0.1 * rng.normal(
         size=(2000, n_out)
     )
-    return CWGANDecoder(max_epochs=1, batch_size=500, random_state=seed).fit(Z, X)
+    decoder = CWGANDecoder(max_epochs=1, batch_size=500, random_state=seed, **params)
+    return decoder.fit(Z, X)
+
+
+def _mean(decoder, zs):
+    """The conditional mean in the user's units (0 without a mean network)."""
+    if decoder.mean_network_ is None:
+        return 0.0
+    m = decoder.mean_network_(zs).detach().numpy()
+    return m * decoder.mean_scaler_.scale + decoder.mean_scaler_.center
 
 
 def _best_of(fn, repeats):
@@ -55,7 +67,8 @@ def per_frame(decoder, Z):
     for i, z in enumerate(Z):
         zs = torch.as_tensor((z - decoder.z_mean_) / decoder.z_scale_).float()
         x = gen(torch.cat([zs, torch.randn(decoder.noise_dim)])[None])
-        out[i] = x.detach().numpy()[0] * decoder.x_halfrange_ + decoder.x_center_
+        x = x.detach().numpy()[0] * decoder.x_halfrange_ + decoder.x_center_
+        out[i] = x + _mean(decoder, zs[None])[0]
     return out
 
 
@@ -64,7 +77,8 @@ def naive_batched(decoder, Z):
     zs = torch.as_tensor((Z - decoder.z_mean_) / decoder.z_scale_).float()
     noise = torch.randn(len(Z), decoder.noise_dim)
     x = decoder.generator_(torch.cat([zs, noise], dim=1))
-    return x.detach().numpy() * decoder.x_halfrange_ + decoder.x_center_
+    x = x.detach().numpy() * decoder.x_halfrange_ + decoder.x_center_
+    return x + _mean(decoder, zs)
 
 
 def main(argv=None):
@@ -98,16 +112,22 @@ def main(argv=None):
             rows.append((f"sample threads={n_threads}", n_frames, t))
     finally:
         torch.set_num_threads(default_threads)
+    gan_only = _fitted_decoder(n_latent, n_out, mean_layer_sizes=None)
+    gan_only.sample(Z[:10_000], random_state=0)
+    t = _best_of(lambda: gan_only.sample(Z, random_state=0), args.repeats)
+    rows.append((f"sample, GAN only (threads={default_threads})", n_frames, t))
     decoder.sample(Z[:10_000], random_state=0)
     t = _best_of(lambda: decoder.sample(Z, random_state=0), args.repeats)
     rows.append((f"sample default (threads={default_threads})", n_frames, t))
 
     print(
         f"CWGANDecoder decoding throughput: {n_latent}-D latent + "
-        f"{decoder.noise_dim} noise -> 3x200 swish -> {n_out} outputs, float32 input"
+        f"{decoder.noise_dim} noise -> 3x200 swish -> {n_out} outputs, plus the "
+        f"mean network {n_latent} -> 2x100 -> {n_out}; float32 input"
     )
     rate = gemm_rate()
-    bound = rate / linear_flops(decoder.generator_)
+    flops = linear_flops(decoder.generator_) + linear_flops(decoder.mean_network_)
+    bound = rate / flops
     print(
         f"torch {torch.__version__}, default threads {default_threads}; sgemm "
         f"{rate / 1e9:.0f} GFLOP/s, FLOP bound {bound:.3g} frames/s"
