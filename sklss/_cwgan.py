@@ -453,19 +453,17 @@ class CWGANDecoder(BaseNetwork):
             output_activation="tanh",
         )
         critic = make_mlp(n_x + n_z, hidden, 1, activation=self.activation)
-        x_scaler = AffineScaler.from_range(
-            X, _MARGIN, name="y", stacklevel=FIT_STACKLEVEL
-        )
+        # With a mean network, the output scalings are replaced by those of the
+        # residuals once the mean is fitted.
+        x_scaler, critic_scaler = self._output_scalers(X, name="y")
         modules = {
             "generator_": generator,
             "critic_": critic,
             "z_scaler_": AffineScaler.standardize(
                 Z, name="Z", stacklevel=FIT_STACKLEVEL
             ),
-            # With a mean network, both are replaced by the residuals' scalings
-            # once the mean is fitted.
             "x_scaler_": x_scaler,
-            "critic_scaler_": AffineScaler(x_scaler.center, mean_and_std(X)[1]),
+            "critic_scaler_": critic_scaler,
         }
         mean_sizes = self._mean_sizes()
         if mean_sizes is not None:
@@ -476,10 +474,14 @@ class CWGANDecoder(BaseNetwork):
         return modules
 
     @staticmethod
-    def _output_scalers(X):
+    def _output_scalers(X, name=None):
         """The generator's range scaling of ``X`` and the critic's (standard
-        deviations about the same center)."""
-        x_scaler = AffineScaler.from_range(X, _MARGIN)
+        deviations about the same center); ``name``: warn about constant
+        features under that name."""
+        # Called from _build: one frame deeper than the other fit warnings.
+        x_scaler = AffineScaler.from_range(
+            X, _MARGIN, name=name, stacklevel=FIT_STACKLEVEL + 1
+        )
         return x_scaler, AffineScaler(x_scaler.center, mean_and_std(X)[1])
 
     def _fit_mean(self, modules, data, device, generator, lr):

@@ -328,6 +328,10 @@ def test_tiny_scale_is_learned_and_variation_below_precision_warns():
         SRVTransformer(lagtime=2, **SMALL).fit(1.0 + 1e-13 * X)
     with pytest.warns(UserWarning, match=r"of Z .* below working precision"):
         MDNPropagator(n_kernels=2, **SMALL).fit(1.0 + 1e-13 * X)
+    # The decoder's warning about y points at the line that called fit.
+    with pytest.warns(UserWarning, match=r"of y .* below working precision") as rec:
+        CWGANDecoder(noise_dim=2, **SMALL).fit(X[:, :1], 1.0 + 1e-13 * X)
+    assert {r.filename for r in rec if "of y" in str(r.message)} == {__file__}
 
 
 def test_large_offset_costs_no_accuracy():
