@@ -627,12 +627,16 @@ class BaseNetwork(TorchEstimatorMixin, BaseEstimator):
         params = self.get_params(deep=False)
         return {name: params[name] for name in self._architecture_params}
 
+    def _continues_previous_fit(self):
+        """True when ``fit`` starts from the previous fit's networks."""
+        return bool(self.warm_start) and hasattr(self, "_fitted_architecture")
+
     def _warm_start_modules(self, data):
         """Copies of the fitted modules when ``warm_start`` applies, else None.
 
         Copies, so that a ``fit`` that fails leaves the previous fit intact.
         """
-        if not self.warm_start or not hasattr(self, "_fitted_architecture"):
+        if not self._continues_previous_fit():
             return None
         previous = self._fitted_architecture
         current = self._architecture()

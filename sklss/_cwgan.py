@@ -47,6 +47,31 @@ _SAMPLE_CHUNK = 4096
 # a held-out tenth with this patience.
 _MEAN_MAX_EPOCHS = 200
 _MEAN_PATIENCE = 10
+# Smallest conditional spread the scale network resolves, as a fraction of the
+# residuals' standard deviation.
+_SCALE_FLOOR = 1e-3
+# Largest log conditional spread used in decoding, in units of the standard
+# deviation of y: reached only far outside the training range of ψ, where it keeps
+# exp() finite.
+_MAX_LOG_SCALE = 20.0
+
+
+def _evaluate(net, Z):
+    """``net(Z)`` for every frame, in chunks, as a float64 array."""
+    with torch.no_grad():
+        out = torch.cat([net(z) for z in torch.split(Z, 1 << 16)])
+    return out.cpu().numpy().astype(np.float64)
+
+
+class _Concatenated(torch.nn.Module):
+    """The outputs of several networks of the same input, side by side."""
+
+    def __init__(self, *networks):
+        super().__init__()
+        self.networks = torch.nn.ModuleList(networks)
+
+    def forward(self, x):
+        return torch.cat([net(x) for net in self.networks], dim=1)
 
 
 def _check_pairs(Z, X):
@@ -92,6 +117,14 @@ class CWGANDecoder(BaseNetwork):
         ``x - m(ψ)``, and :meth:`sample` returns ``m(ψ) + G(ψ, ε)``. None: no
         mean network, the GAN learns the configurations themselves (the paper's
         decoder). See Notes.
+    conditional_scale : bool, default=True
+        With a mean network, also fit a network ``s(ψ)`` of the same sizes to the
+        conditional standard deviation of every coordinate, together with
+        ``m(ψ)`` by maximum Gaussian likelihood after the least-squares fit; the
+        GAN then learns ``(x - m(ψ)) / s(ψ)``, and
+        :meth:`sample` returns ``m(ψ) + s(ψ) G(ψ, ε)``. The GAN still models the
+        shape and the correlations of the conditional law. Ignored when
+        ``mean_layer_sizes`` is None. See Notes.
     activation : {"swish", "relu", "tanh", "elu", "gelu", "leaky_relu", \
 "sigmoid", "silu", "identity"}, default="swish"
         Activation of the hidden layers of both networks.
@@ -153,6 +186,15 @@ class CWGANDecoder(BaseNetwork):
         Learning curve of the mean network (``loss`` and ``val_loss``: mean
         squared error per coordinate in units of the standard deviation of
         ``y``); empty when ``mean_layer_sizes`` is None.
+    scale_network_ : torch.nn.Module or None
+        Maps scaled ψ to ``log s(ψ)``, the log conditional standard deviation of
+        every coordinate in units of ``mean_scaler_`` (the standard deviation of
+        ``y``); None without a mean network or with ``conditional_scale=False``.
+    scale_history_ : list of dict
+        Learning curve of the joint fit of the mean and scale networks (``loss``
+        and ``val_loss``: Gaussian negative log-likelihood per coordinate in
+        units of the standard deviation of ``y``, up to a constant); empty
+        without a scale network.
     n_features_in_ : int
         Dimension of the latent conditioning ``Z``.
     n_features_out_ : int
@@ -161,13 +203,15 @@ class CWGANDecoder(BaseNetwork):
         Standardisation of ``Z`` applied before both networks (``z_mean_``,
         ``z_scale_``).
     x_scaler_ : AffineScaler
-        Affine map of the range of ``y`` (of the residuals ``y - m(ψ)`` with a
-        mean network) onto ``[-0.9, 0.9]``; its inverse takes the generator's
-        ``(-1, 1)`` output back to ``y`` units (``x_center_``, ``x_halfrange_``).
+        Affine map of the range of ``y`` (of what the GAN learns with a mean
+        network: the residuals ``y - m(ψ)``, or with a scale network the
+        dimensionless ``(y - m(ψ)) / s(ψ)``) onto ``[-0.9, 0.9]``; its inverse
+        takes the generator's ``(-1, 1)`` output back to those units
+        (``x_center_``, ``x_halfrange_``).
     critic_scaler_ : AffineScaler
         The critic sees ``(x - x_center_) / x_scale_``, with ``x_scale_`` the
-        standard deviation of every feature of ``y`` (of the residuals with a mean
-        network).
+        standard deviation of every feature of ``y`` (of what the GAN learns with
+        a mean network).
     history_ : list of dict
         One entry per epoch with the epoch means of ``critic_loss`` (also under
         ``loss``), ``generator_loss`` (``-E[C(G(ε, ψ), ψ)]``), ``wasserstein``
@@ -251,6 +295,22 @@ class CWGANDecoder(BaseNetwork):
     residuals are computed with the same network for every frame, training and
     held out alike.
 
+    Conditional scale: the GAN still resolves ``ψ`` only coarsely, so where the
+    spread changes with ``ψ`` it pulls every spread toward the average one
+    (on a 3-D toy whose spreads change 2.2-fold, 0.86-1.21 times the truth, the
+    too-wide ones where the truth is narrowest). A second network ``s(ψ)`` removes
+    that trend: the GAN learns ``(x - m(ψ)) / s(ψ)``, whose spread is about 1 at
+    every ``ψ``, and keeps modelling its shape and correlations, which need not
+    be Gaussian. After the least-squares fit of ``m``, both networks are fitted
+    together by maximum Gaussian likelihood (the same early stopping and held-out
+    frames; the last bias of ``s`` starts at the log of the residuals' standard
+    deviation). Fitting ``s`` alone to the least-squares residuals is not enough:
+    the least-squares mean is off by a similar amount everywhere, and where the
+    spread is narrow ``s`` takes that error for spread (on ``hetero-2d``, a
+    decoded spread 1.2 times the truth there); the likelihood weighs the mean's
+    errors by ``1 / s(ψ)^2``. The floor of ``s`` is 10^-3 of the residuals'
+    standard deviation.
+
     Stopping rule: training runs all ``max_epochs`` epochs, without early stopping
     and without restoring an earlier epoch. Adversarial losses are not a validation
     criterion: their values depend on the current critic as much as on the
@@ -288,6 +348,7 @@ class CWGANDecoder(BaseNetwork):
             Interval(Integral, 1, None, closed="left"),
             None,
         ],
+        "conditional_scale": ["boolean"],
         "n_critic": [Interval(Integral, 1, None, closed="left")],
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"one-sided", "two-sided"})],
@@ -299,6 +360,7 @@ class CWGANDecoder(BaseNetwork):
         "activation",
         "noise_dim",
         "mean_layer_sizes",
+        "conditional_scale",
     )
     _size_params = ("hidden_layer_sizes", "noise_dim", "mean_layer_sizes")
     _module_attributes = (
@@ -309,10 +371,12 @@ class CWGANDecoder(BaseNetwork):
         "critic_scaler_",
         "mean_network_",
         "mean_scaler_",
+        "scale_network_",
     )
     _default_schedule = "linear"
-    # Saved before the conditional-mean network existed: a GAN on y itself.
-    _added_params = {"mean_layer_sizes": None}
+    # Saved before the conditional mean and scale networks existed: a GAN on y
+    # itself, or on the residuals about the mean.
+    _added_params = {"mean_layer_sizes": None, "conditional_scale": False}
 
     def __init__(
         self,
@@ -320,6 +384,7 @@ class CWGANDecoder(BaseNetwork):
         *,
         hidden_layer_sizes=(200, 200, 200),
         mean_layer_sizes=(100, 100),
+        conditional_scale=True,
         activation="swish",
         n_critic=5,
         gradient_penalty=10.0,
@@ -440,7 +505,8 @@ class CWGANDecoder(BaseNetwork):
         critic = mlp_parameter_count(n_x + n_z, hidden, 1)
         mean_sizes = self._mean_sizes()
         mean = 0 if mean_sizes is None else mlp_parameter_count(n_z, mean_sizes, n_x)
-        return generator + critic + mean
+        scale = mean if self.conditional_scale else 0
+        return generator + critic + mean + scale
 
     def _build(self, data, hidden):
         Z, X = data.arrays["Z"], data.arrays["X"]
@@ -471,6 +537,10 @@ class CWGANDecoder(BaseNetwork):
                 n_z, mean_sizes, n_x, activation=self.activation
             )
             modules["mean_scaler_"] = AffineScaler.standardize(X)
+            if self.conditional_scale:
+                modules["scale_network_"] = make_mlp(
+                    n_z, mean_sizes, n_x, activation=self.activation
+                )
         return modules
 
     @staticmethod
@@ -484,41 +554,36 @@ class CWGANDecoder(BaseNetwork):
         )
         return x_scaler, AffineScaler(x_scaler.center, mean_and_std(X)[1])
 
-    def _fit_mean(self, modules, data, device, generator, lr):
-        """Fit ``mean_network_`` by least squares; return ``(residuals, history)``.
+    def _fit_regression(self, net, Zt, Yt, loss, split, generator, lr, *, what):
+        """Fit ``net`` to minimise ``loss(net(Zt), Yt)``; return its history.
 
-        Early stopping on a held-out tenth of the frames (the best weights are
-        kept); the residuals ``y - m(ψ)`` of every frame are returned in the
-        user's units (float64).
+        ``split``: the training and held-out frame indices (on the device, the
+        latter None without held-out frames), for early stopping (the best
+        weights are kept); ``what`` names the fit in the progress bar.
         """
-        net, scaler = modules["mean_network_"], modules["mean_scaler_"]
-        Zt = modules["z_scaler_"].to_tensor(data.arrays["Z"], device, "Z")
-        Yt = scaler.to_tensor(data.arrays["X"], device, "y")
-        train_idx, val_idx = train_validation_split(len(Zt), 0.1, generator)
-        train_idx = train_idx.to(device)
+        train_idx, val_idx = split
+        device = Zt.device
         Zf, Yf = Zt[train_idx], Yt[train_idx]
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        mse = torch.nn.functional.mse_loss
 
         def step(idx):
             optimizer.zero_grad(set_to_none=True)
-            loss = mse(net(Zf[idx]), Yf[idx])
-            loss.backward()
+            value = loss(net(Zf[idx]), Yf[idx])
+            value.backward()
             optimizer.step()
-            return {"loss": loss.item()}
+            return {"loss": value.item()}
 
         validate = None
         if val_idx is not None:
-            val_idx = val_idx.to(device)
             Zv, Yv = Zt[val_idx], Yt[val_idx]
 
             def validate():
                 with torch.no_grad():
-                    return mse(net(Zv), Yv).item()
+                    return loss(net(Zv), Yv).item()
 
-        # A preliminary fit: its learning curve is mean_history_. A mean that
-        # does not depend on ψ (no early improvement) or still improves after
-        # the last epoch is not a failure: the GAN models what is left. (An
+        # A preliminary fit: its learning curve is kept as a fitted attribute. A
+        # fit that does not depend on ψ (no early improvement) or still improves
+        # after the last epoch is not a failure: the GAN models what is left. (An
         # interruption is still reported.)
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -527,7 +592,7 @@ class CWGANDecoder(BaseNetwork):
                 category=ConvergenceWarning,
             )
             history, _ = train(
-                modules={"mean_network_": net},
+                modules={what: net},
                 step=step,
                 n_samples=len(Zf),
                 batch_size=min(self.batch_size, len(Zf)),
@@ -538,20 +603,90 @@ class CWGANDecoder(BaseNetwork):
                 tol=1e-5,
                 device=device,
                 verbose=self.verbose,
-                desc=f"{type(self).__name__}.fit (conditional mean)",
+                desc=f"{type(self).__name__}.fit ({what})",
             )
         net.eval()
-        with torch.no_grad():
-            M = torch.cat([net(z) for z in torch.split(Zt, 1 << 16)])
-        residuals = data.arrays["X"] - scaler.inverse_transform(M.cpu().numpy())
-        return residuals, history
+        return history
+
+    def _fit_location_scale(self, modules, data, device, generator, lr):
+        """Fit the conditional mean (and scale) networks; return ``(U, fitted)``.
+
+        ``U``: what the GAN learns for every frame (float64), the residuals
+        ``y - m(ψ)`` in the user's units, or with a scale network the
+        dimensionless ``(y - m(ψ)) / s(ψ)``; ``fitted``: the learning curves.
+        """
+        net, scaler = modules["mean_network_"], modules["mean_scaler_"]
+        Zt = modules["z_scaler_"].to_tensor(data.arrays["Z"], device, "Z")
+        Yt = scaler.to_tensor(data.arrays["X"], device, "y")
+        # One held-out tenth for both fits.
+        split = [
+            None if idx is None else idx.to(device)
+            for idx in train_validation_split(len(Zt), 0.1, generator)
+        ]
+        fitted = {}
+        fitted["mean_history_"] = self._fit_regression(
+            net,
+            Zt,
+            Yt,
+            torch.nn.functional.mse_loss,
+            split,
+            generator,
+            lr,
+            what="conditional mean",
+        )
+        residuals = data.arrays["X"] - scaler.inverse_transform(_evaluate(net, Zt))
+        if "scale_network_" not in modules:
+            return residuals, fitted
+        # Then both by maximum likelihood, m(ψ) continuing from the least-squares
+        # fit: the likelihood weighs the mean's errors by 1 / s(ψ)^2, so that the
+        # mean is resolved best where the spread is narrow (a least-squares mean
+        # is off by a similar amount everywhere, and where the spread is narrow
+        # s(ψ) would take that error for spread). Both work in the units of
+        # mean_scaler_, so that any scale of y fits float32: the scale network
+        # outputs log(s(ψ) / mean_scaler_.scale). A fresh one starts from the
+        # residuals' standard deviation (its last bias).
+        scale_net = modules["scale_network_"]
+        standardized = scaler.transform(data.arrays["X"])
+        sd = mean_and_std(standardized - _evaluate(net, Zt))[1]
+        if not self._continues_previous_fit():
+            last = [m for m in scale_net if isinstance(m, torch.nn.Linear)][-1]
+            with torch.no_grad():
+                last.bias.copy_(torch.as_tensor(np.log(np.where(sd > 0, sd, 1.0))))
+        floor = torch.as_tensor(
+            (_SCALE_FLOOR * sd) ** 2, dtype=torch.float32, device=device
+        )
+        n_out = Yt.shape[1]
+
+        def gaussian_nll(out, y):
+            # -log N(y; m, s^2 + floor) up to a constant, with s = exp(log s): the
+            # floor keeps a coordinate that is exact at some ψ from driving log s
+            # to minus infinity.
+            r = y - out[:, :n_out]
+            log_s = out[:, n_out:]
+            return (log_s + 0.5 * (r**2 + floor) * torch.exp(-2 * log_s)).mean()
+
+        fitted["scale_history_"] = self._fit_regression(
+            _Concatenated(net, scale_net),
+            Zt,
+            Yt,
+            gaussian_nll,
+            split,
+            generator,
+            lr,
+            what="conditional mean and scale",
+        )
+        residuals = standardized - _evaluate(net, Zt)
+        return residuals / np.exp(_evaluate(scale_net, Zt)), fitted
 
     def _training_plan(self, modules, data, device, *, seed, generator, lr):
         gen, critic = modules["generator_"], modules["critic_"]
-        X, mean_history = data.arrays["X"], []
+        X, fitted = data.arrays["X"], {"mean_history_": [], "scale_history_": []}
         if "mean_network_" in modules:
-            X, mean_history = self._fit_mean(modules, data, device, generator, lr)
-            if not (self.warm_start and hasattr(self, "_fitted_architecture")):
+            X, preliminary = self._fit_location_scale(
+                modules, data, device, generator, lr
+            )
+            fitted.update(preliminary)
+            if not self._continues_previous_fit():
                 # A fresh fit: the GAN's scalings are those of the residuals (a
                 # warm start keeps the previous ones, which its networks use).
                 scalers = self._output_scalers(X)
@@ -634,13 +769,15 @@ class CWGANDecoder(BaseNetwork):
             early_stopping=False,
             callbacks=callbacks,
             extra_modules=extra_modules,
-            fitted={"mean_history_": mean_history},
+            fitted=fitted,
         )
 
     def _finalize(self, modules, data, device, plan):
         fitted = {"n_features_out_": data.arrays["X"].shape[1], **plan.fitted}
         if "mean_network_" not in modules:
             fitted.update(mean_network_=None, mean_scaler_=None)
+        if "scale_network_" not in modules:
+            fitted.update(scale_network_=None)
         generator = modules["generator_"]
         for callback in plan.callbacks:
             if isinstance(callback, WeightAveraging):
@@ -710,6 +847,7 @@ class CWGANDecoder(BaseNetwork):
         n_z = self.n_features_in_
         self.generator_.eval()
         mean_network = getattr(self, "mean_network_", None)
+        scale_network = getattr(self, "scale_network_", None)
         with torch.inference_mode():
             # Buffers for all chunks: ψ is written into the first columns of the
             # input, and the noise is drawn into a contiguous buffer (torch's fast
@@ -720,17 +858,35 @@ class CWGANDecoder(BaseNetwork):
             forward = BufferedForward(self.generator_, chunk, device)
             if mean_network is not None:
                 mean_forward = BufferedForward(mean_network.eval(), chunk, device)
+            if scale_network is not None:
+                scale_forward = BufferedForward(scale_network.eval(), chunk, device)
+                # x = center + sd * (m(ψ) + s(ψ) (c + h G)) with m, s, c and h in
+                # units of mean_scaler_: the bracket, of order 1, in float32 on
+                # the device; the scaling back to y's units in float64 on the
+                # host, so that large offsets or scales of y cost no precision.
+                y_center, y_sd = self.mean_scaler_.center, self.mean_scaler_.scale
+                halfrange = self.x_scaler_.scale_t.to(device)
+                center = self.x_scaler_.center_t.to(device)
             for start in range(0, len(Z_all), _SAMPLE_CHUNK):
                 stop = min(start + _SAMPLE_CHUNK, len(Z_all))
                 inp = buf[: stop - start]
-                # Both scalings in float64 on the host: large offsets or scales of
-                # Z and y cost no precision and cannot overflow float32.
+                # ψ standardised in float64 on the host: large offsets or scales of
+                # Z cost no precision and cannot overflow float32.
                 inp[:, :n_z] = self.z_scaler_.to_tensor(Z_all[start:stop], device, "Z")
                 inp[:, n_z:] = noise[: stop - start].normal_(generator=gen)
+                z = inp[:, :n_z]
+                if scale_network is not None:
+                    x = forward(inp).mul_(halfrange).add_(center)  # reuses buffers
+                    log_s = scale_forward(z).clamp_(max=_MAX_LOG_SCALE)
+                    x.mul_(log_s.exp_()).add_(mean_forward(z))
+                    x = np.multiply(x.cpu().numpy(), y_sd)
+                    np.add(x, y_center, out=out[start:stop], casting="unsafe")
+                    continue
                 x = self.x_scaler_.inverse_transform(forward(inp).cpu().numpy())
                 if mean_network is not None:
-                    m = mean_forward(inp[:, :n_z]).cpu().numpy()
-                    x += self.mean_scaler_.inverse_transform(m)
+                    x += self.mean_scaler_.inverse_transform(
+                        mean_forward(z).cpu().numpy()
+                    )
                 out[start:stop] = x
         bounds = np.cumsum([0, *Z.lengths])
         pieces = [out[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

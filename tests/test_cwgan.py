@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklss import CWGANDecoder
+from sklss._torch import seed_from_random_state, torch_generator
 
 
 @parametrize_with_checks(
@@ -142,17 +143,69 @@ def test_fitted_attributes_and_history(fitted, data):
     for key in ("loss", "critic_loss", "generator_loss", "wasserstein"):
         assert all(np.isfinite(h[key]) for h in fitted.history_)
     assert fitted.device_ == "cpu"
-    # The tanh output bounds every decoded residual about the conditional mean
-    # by the scaled range of the training residuals.
+    # The tanh output bounds every decoded residual about the conditional mean,
+    # in units of the conditional scale, by the scaled range of the training ones
+    # (dimensionless).
     out = fitted.sample(Z, random_state=0)
-    psi = torch.as_tensor(fitted.z_scaler_.transform(Z), dtype=torch.float32)
+    mean, scale = _location_scale(fitted, Z)
+    standardized = (out - mean) / scale
+    assert np.all(np.abs(standardized - fitted.x_center_) <= fitted.x_halfrange_ + 1e-4)
+    for history in (fitted.mean_history_, fitted.scale_history_):
+        assert len(history) >= 1
+        assert all(np.isfinite(h["val_loss"]) for h in history)
+
+
+def _location_scale(decoder, Z):
+    """The decoder's conditional mean and scale at Z, from its networks."""
+    psi = torch.as_tensor(decoder.z_scaler_.transform(Z), dtype=torch.float32)
     with torch.no_grad():
-        m = fitted.mean_network_(psi)
-    mean = fitted.mean_scaler_.inverse_transform(m.numpy())
-    residual = out - mean
-    assert np.all(np.abs(residual - fitted.x_center_) <= fitted.x_halfrange_ + 1e-5)
-    assert len(fitted.mean_history_) >= 1
-    assert all(np.isfinite(h["val_loss"]) for h in fitted.mean_history_)
+        m = decoder.mean_network_(psi).numpy().astype(np.float64)
+        mean = decoder.mean_scaler_.inverse_transform(m)
+        if decoder.scale_network_ is None:
+            return mean, np.ones_like(mean)
+        log_s = decoder.scale_network_(psi).numpy().astype(np.float64)
+        return mean, np.exp(log_s) * decoder.mean_scaler_.scale
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"conditional_scale": False}, {"mean_layer_sizes": None}],
+    ids=["mean-and-scale", "mean", "gan-only"],
+)
+def test_sample_is_the_documented_composition(data, params):
+    # sample = m(ψ) + s(ψ) * (x_center_ + x_halfrange_ * G(ψ, ε)), recomputed here
+    # in float64 from the networks with the same noise; y far from the origin.
+    Z, X = data
+    decoder = _small(random_state=0, **params).fit(Z, X + 1e3)
+    out = decoder.sample(Z, random_state=7)
+    psi = torch.as_tensor(decoder.z_scaler_.transform(Z), dtype=torch.float32)
+    noise = torch.empty(len(Z), decoder.noise_dim)
+    noise.normal_(generator=torch_generator(seed_from_random_state(7)))
+    with torch.no_grad():
+        G = decoder.generator_(torch.cat([psi, noise], 1)).numpy().astype(np.float64)
+    expected = decoder.x_center_ + decoder.x_halfrange_ * G
+    if decoder.mean_network_ is not None:
+        mean, scale = _location_scale(decoder, Z)
+        expected = mean + scale * expected
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-4)
+
+
+def test_scale_network_matches_the_exact_spread():
+    # The Gaussian coordinate's spread grows 3-fold across ψ; the scale network
+    # alone (fitted before the GAN, which runs one epoch here) must follow it.
+    rng = np.random.default_rng(1)
+    Z, X = _toy(4000, rng)
+    decoder = _small(random_state=0, max_epochs=1, mean_layer_sizes=(32, 32))
+    decoder.fit(Z, X)
+    grid = np.linspace(-0.9, 0.9, 7)[:, None]
+    mean, scale = _location_scale(decoder, grid)
+    np.testing.assert_allclose(mean[:, 0], _mean(grid[:, 0]), atol=0.05)
+    np.testing.assert_allclose(scale[:, 0], _sd(grid[:, 0]), rtol=0.1)
+    # Without it, the GAN learns the residuals about the mean themselves.
+    plain = _small(random_state=0, conditional_scale=False).fit(Z, X)
+    assert plain.scale_network_ is None and plain.scale_history_ == []
+    mean, _ = _location_scale(plain, Z)
+    np.testing.assert_allclose(plain.x_scale_, (X - mean).std(axis=0), rtol=1e-6)
 
 
 def test_fit_is_reproducible_and_sample_seeded(data):
@@ -251,13 +304,15 @@ def test_averaged_generator_and_constant_schedule(data):
         averaged.sample(Z, random_state=0), plain.sample(Z, random_state=0)
     )
     # The critic's scale: the standard deviation of what the GAN learns, the
-    # residuals about the conditional mean (of y itself without a mean network).
-    psi = torch.as_tensor(averaged.z_scaler_.transform(Z), dtype=torch.float32)
-    with torch.no_grad():
-        m = averaged.mean_scaler_.inverse_transform(averaged.mean_network_(psi))
-    np.testing.assert_allclose(averaged.x_scale_, (X - m).std(axis=0), rtol=1e-6)
+    # standardised residuals about the conditional mean (y itself without a mean
+    # network, where the scale network has no effect).
+    mean, scale = _location_scale(averaged, Z)
+    np.testing.assert_allclose(
+        averaged.x_scale_, ((X - mean) / scale).std(axis=0), rtol=1e-5
+    )
     gan_only = _small(random_state=0, mean_layer_sizes=None).fit(Z, X)
     np.testing.assert_array_equal(gan_only.x_scale_, X.std(axis=0))
+    assert gan_only.scale_network_ is None
     constant = _small(random_state=0, learning_rate="constant").fit(Z, X)
     assert np.all(np.isfinite(constant.sample(Z, random_state=0)))
 

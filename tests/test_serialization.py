@@ -346,13 +346,22 @@ def test_files_from_before_newer_parameters_load_as_they_were(saved, tmp_path):
         decoder = root["values"][root["keys"].index("decoder_")]
         drop(
             decoder,
-            ["mean_layer_sizes", "mean_network_", "mean_scaler_", "mean_history_"],
+            [
+                "mean_layer_sizes",
+                "mean_network_",
+                "mean_scaler_",
+                "mean_history_",
+                "conditional_scale",
+                "scale_network_",
+                "scale_history_",
+            ],
         )
 
     old = sklss.load(_rewrite(saved, tmp_path / "old.sklss", edit))
     assert old.propagator_.ema_decay == 0.0
     assert old.decoder_.mean_layer_sizes is None
     assert old.decoder_.get_params()["mean_layer_sizes"] is None
+    assert old.decoder_.conditional_scale is False
     clone(old.decoder_), clone(old.propagator_)  # every parameter is there
     out = old.sample(5, 2, random_state=0)
     assert np.all(np.isfinite(out.configurations))
