@@ -1,10 +1,10 @@
 """Decoding throughput of CWGANDecoder.sample against straightforward implementations.
 
 The paper's generator size: 3-D latent + 50 noise -> 3 x 200 Swish -> 60 outputs
-(the 20 Cα atoms of Trp-cage), plus the default conditional-mean network (3 ->
-2 x 100 -> 60) whose output is added. Target: >= 6e5 frames/s on a 2-core CPU
-(the FLOP bound, printed, is the matrix products of both networks at the
-measured sgemm rate).
+(the 20 Cα atoms of Trp-cage), plus the default conditional mean and scale
+networks (3 -> 2 x 100 -> 60 each): a frame is ``m + s * G``. Target: >= 6e5
+frames/s on a 2-core CPU (the FLOP bound, printed, is the matrix products of all
+three networks at the measured sgemm rate).
 
 Rows, all measured in the same run on the same trained generator:
 
@@ -14,8 +14,9 @@ Rows, all measured in the same run on the same trained generator:
   in NumPy float64 and noise drawn separately (what a first batched version
   looks like).
 - ``sample threads=T``: ``CWGANDecoder.sample`` with ``torch.set_num_threads(T)``.
-- ``sample, GAN only``: the paper's decoder (``mean_layer_sizes=None``), for the
-  cost of the mean network.
+- ``sample, mean network only`` (``conditional_scale=False``) and ``sample, GAN
+  only`` (the paper's decoder, ``mean_layer_sizes=None``), for the cost of the
+  two smaller networks.
 
 Run::
 
@@ -43,12 +44,19 @@ def _fitted_decoder(n_latent, n_out, seed=0, **params):
     return decoder.fit(Z, X)
 
 
-def _mean(decoder, zs):
-    """The conditional mean in the user's units (0 without a mean network)."""
+def _compose(decoder, zs, g):
+    """Configurations from the generator's output ``g`` at scaled positions
+    ``zs``: ``m + s * u``, with ``u`` what the GAN learns (the scale network's
+    ``s`` and ``u`` in units of ``mean_scaler_``)."""
+    u = g.detach().numpy() * decoder.x_halfrange_ + decoder.x_center_
     if decoder.mean_network_ is None:
-        return 0.0
+        return u
+    sd, center = decoder.mean_scaler_.scale, decoder.mean_scaler_.center
     m = decoder.mean_network_(zs).detach().numpy()
-    return m * decoder.mean_scaler_.scale + decoder.mean_scaler_.center
+    if decoder.scale_network_ is None:
+        return u + m * sd + center
+    s = np.exp(decoder.scale_network_(zs).detach().numpy())
+    return (m + s * u) * sd + center
 
 
 def _best_of(fn, repeats):
@@ -67,8 +75,7 @@ def per_frame(decoder, Z):
     for i, z in enumerate(Z):
         zs = torch.as_tensor((z - decoder.z_mean_) / decoder.z_scale_).float()
         x = gen(torch.cat([zs, torch.randn(decoder.noise_dim)])[None])
-        x = x.detach().numpy()[0] * decoder.x_halfrange_ + decoder.x_center_
-        out[i] = x + _mean(decoder, zs[None])[0]
+        out[i] = _compose(decoder, zs[None], x)[0]
     return out
 
 
@@ -77,8 +84,7 @@ def naive_batched(decoder, Z):
     zs = torch.as_tensor((Z - decoder.z_mean_) / decoder.z_scale_).float()
     noise = torch.randn(len(Z), decoder.noise_dim)
     x = decoder.generator_(torch.cat([zs, noise], dim=1))
-    x = x.detach().numpy() * decoder.x_halfrange_ + decoder.x_center_
-    return x + _mean(decoder, zs)
+    return _compose(decoder, zs, x)
 
 
 def main(argv=None):
@@ -112,10 +118,14 @@ def main(argv=None):
             rows.append((f"sample threads={n_threads}", n_frames, t))
     finally:
         torch.set_num_threads(default_threads)
-    gan_only = _fitted_decoder(n_latent, n_out, mean_layer_sizes=None)
-    gan_only.sample(Z[:10_000], random_state=0)
-    t = _best_of(lambda: gan_only.sample(Z, random_state=0), args.repeats)
-    rows.append((f"sample, GAN only (threads={default_threads})", n_frames, t))
+    for name, params in [
+        ("mean network only", {"conditional_scale": False}),
+        ("GAN only", {"mean_layer_sizes": None}),
+    ]:
+        variant = _fitted_decoder(n_latent, n_out, **params)
+        variant.sample(Z[:10_000], random_state=0)
+        t = _best_of(lambda v=variant: v.sample(Z, random_state=0), args.repeats)
+        rows.append((f"sample, {name} (threads={default_threads})", n_frames, t))
     decoder.sample(Z[:10_000], random_state=0)
     t = _best_of(lambda: decoder.sample(Z, random_state=0), args.repeats)
     rows.append((f"sample default (threads={default_threads})", n_frames, t))
@@ -123,10 +133,13 @@ def main(argv=None):
     print(
         f"CWGANDecoder decoding throughput: {n_latent}-D latent + "
         f"{decoder.noise_dim} noise -> 3x200 swish -> {n_out} outputs, plus the "
-        f"mean network {n_latent} -> 2x100 -> {n_out}; float32 input"
+        f"mean and scale networks {n_latent} -> 2x100 -> {n_out}; float32 input"
     )
     rate = gemm_rate()
-    flops = linear_flops(decoder.generator_) + linear_flops(decoder.mean_network_)
+    flops = sum(
+        linear_flops(net)
+        for net in (decoder.generator_, decoder.mean_network_, decoder.scale_network_)
+    )
     bound = rate / flops
     print(
         f"torch {torch.__version__}, default threads {default_threads}; sgemm "
