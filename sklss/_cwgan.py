@@ -23,6 +23,7 @@ from ._data import check_trajectories
 from ._torch import (
     BufferedForward,
     check_hidden_layer_sizes,
+    chunked_forward,
     make_mlp,
     mlp_parameter_count,
     seed_from_random_state,
@@ -59,8 +60,7 @@ _MAX_LOG_SCALE = 20.0
 def _evaluate(net, Z):
     """``net(Z)`` for every frame, in chunks, as a float64 array."""
     with torch.no_grad():
-        out = torch.cat([net(z) for z in torch.split(Z, 1 << 16)])
-    return out.cpu().numpy().astype(np.float64)
+        return chunked_forward(net, Z).cpu().numpy().astype(np.float64)
 
 
 class _Concatenated(torch.nn.Module):

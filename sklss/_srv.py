@@ -27,7 +27,7 @@ from ._data import (
     usable_trajectories,
 )
 from ._store import PairBlocks, check_finite_chunk, frame_statistics, is_lazy
-from ._torch import make_mlp, mlp_parameter_count
+from ._torch import chunked_forward, make_mlp, mlp_parameter_count
 from ._training import train_validation_split
 from ._vamp import (
     ReversibleMoments,
@@ -40,9 +40,6 @@ from ._warnings import warn
 from .exceptions import TrainingDivergedError
 
 __all__ = ["SRVTransformer"]
-
-# Rows per forward pass at inference: bounds memory for long trajectories.
-_CHUNK = 65536
 
 
 class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetwork):
@@ -340,7 +337,10 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
                 device,
                 generator,
                 update=update,
-                outputs=lambda A, B: (_forward(network, A), _forward(network, B)),
+                outputs=lambda A, B: (
+                    chunked_forward(network, A),
+                    chunked_forward(network, B),
+                ),
                 evaluate=evaluate,
                 optimizers=[optimizer],
             )
@@ -362,7 +362,9 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
 
             def validate():
                 with torch.inference_mode():
-                    return evaluate(_forward(network, V0), _forward(network, V1))
+                    return evaluate(
+                        chunked_forward(network, V0), chunked_forward(network, V1)
+                    )
 
         return TrainingPlan(
             step=step,
@@ -384,7 +386,7 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
             )
         with torch.inference_mode():
             Z0, Z1 = (
-                _forward(
+                chunked_forward(
                     network,
                     scaler.to_tensor(data.arrays[k], device, "X", torch.float64),
                 )
@@ -404,7 +406,9 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         with torch.inference_mode():
             for block in pairs.blocks:
                 Z0, Z1 = (
-                    _forward(network, scaler.to_tensor(x, device, "X", torch.float64))
+                    chunked_forward(
+                        network, scaler.to_tensor(x, device, "X", torch.float64)
+                    )
                     .cpu()
                     .numpy()
                     for x in pairs.read(block)
@@ -465,7 +469,7 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         device = next(network.parameters()).device
         with torch.inference_mode():
             X = self.scaler_.to_tensor(x, device, "X", torch.float64)
-            Z = _forward(network, X).cpu().numpy()
+            Z = chunked_forward(network, X).cpu().numpy()
         return (Z - self.mean_) @ self.eigenvectors_
 
     def transform(self, X):
@@ -571,13 +575,6 @@ class SRVTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseNetw
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _forward(network, T):
-    """Lobe outputs for a tensor of frames, chunked to bound memory."""
-    if len(T) <= _CHUNK:
-        return network(T)
-    return torch.cat([network(c) for c in torch.split(T, _CHUNK)])
 
 
 def _timescales(eigenvalues, lagtime):

@@ -141,6 +141,14 @@ class BufferedForward:
         return h
 
 
+def chunked_forward(network, X, chunk=65536):
+    """``network(X)`` computed on chunks of ``chunk`` rows and concatenated, to
+    bound the memory of the activations."""
+    if len(X) <= chunk:
+        return network(X)
+    return torch.cat([network(c) for c in torch.split(X, chunk)])
+
+
 def resolve_device(device, name="device"):
     """Turn ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` into a ``torch.device``.
 
