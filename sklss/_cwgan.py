@@ -634,9 +634,9 @@ class CWGANDecoder(BaseNetwork):
             lr,
             what="conditional mean",
         )
-        residuals = data.arrays["X"] - scaler.inverse_transform(_evaluate(net, Zt))
         if "scale_network_" not in modules:
-            return residuals, fitted
+            M = scaler.inverse_transform(_evaluate(net, Zt))
+            return data.arrays["X"] - M, fitted
         # Then both by maximum likelihood, m(ψ) continuing from the least-squares
         # fit: the likelihood weighs the mean's errors by 1 / s(ψ)^2, so that the
         # mean is resolved best where the spread is narrow (a least-squares mean
