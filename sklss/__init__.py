@@ -28,6 +28,7 @@ _LAZY = {
     "TorsionFeaturizer": "._molecules",
     "DistanceFeaturizer": "._molecules",
     "AlignedCoordinates": "._molecules",
+    "InternalCoordinates": "._molecules",
     "to_trajectory": "._molecules",
     "sample_to_zarr": "._distributed",
     "open_zarr_trajectories": "._distributed",

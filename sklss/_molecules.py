@@ -2,8 +2,10 @@
 
 Featurisers turn one :class:`mdtraj.Trajectory` or a list of them into one 2-D array
 or a list of arrays (the sklss data model), so they sit at the head of a pipeline.
-:class:`AlignedCoordinates` produces the decoder's targets and turns decoded arrays
-back into trajectories that can be written as DCD/XTC/PDB.
+:class:`AlignedCoordinates` (superposed Cartesian coordinates) and
+:class:`InternalCoordinates` (bond lengths, angles and torsions) produce the decoder's
+targets and turn decoded arrays back into trajectories that can be written as
+DCD/XTC/PDB.
 """
 
 import mdtraj as md
@@ -16,6 +18,7 @@ from ._data import check_bool, check_int, check_output_container, check_trajecto
 __all__ = [
     "AlignedCoordinates",
     "DistanceFeaturizer",
+    "InternalCoordinates",
     "TorsionFeaturizer",
     "to_trajectory",
 ]
@@ -451,6 +454,35 @@ def to_trajectory(X, topology):
     return _mirror(out, trajs.is_list)
 
 
+def _fit_selection_and_reference(estimator, trajs):
+    """Set ``atom_indices_``, ``topology_`` and ``reference_`` from ``selection``
+    and ``reference`` (the first frame of the first trajectory when None)."""
+    top = trajs[0].topology
+    idx = _select(top, estimator.selection)
+    ref = estimator.reference
+    if ref is not None and not isinstance(ref, md.Trajectory):
+        raise TypeError(
+            f"reference must be an mdtraj.Trajectory or None; got {type(ref).__name__}."
+        )
+    if ref is None:
+        ref = trajs[0][0].atom_slice(idx)
+    elif _check_md(ref, "reference") and ref.n_atoms == top.n_atoms:
+        ref = ref[0].atom_slice(idx)
+    elif ref.n_atoms == len(idx):
+        ref = ref[0]
+    else:
+        raise ValueError(
+            f"reference has {ref.n_atoms} atoms; expected the full topology "
+            f"({top.n_atoms} atoms) or the {len(idx)} atoms of "
+            f"selection={estimator.selection!r}."
+        )
+    estimator.atom_indices_ = idx
+    estimator.topology_ = top.subset(idx)
+    # Own copy of the reference without a unit cell or time, so later changes to the
+    # user's object cannot move the frame of reference.
+    estimator.reference_ = md.Trajectory(ref.xyz.copy(), estimator.topology_)
+
+
 class AlignedCoordinates(_TrajectoryTransformer):
     """Cartesian coordinates of selected atoms, superposed onto a reference.
 
@@ -507,31 +539,7 @@ class AlignedCoordinates(_TrajectoryTransformer):
         self.reference = reference
 
     def _fit_topology(self, trajs):
-        top = trajs[0].topology
-        idx = _select(top, self.selection)
-        ref = self.reference
-        if ref is not None and not isinstance(ref, md.Trajectory):
-            raise TypeError(
-                "reference must be an mdtraj.Trajectory or None; got "
-                f"{type(ref).__name__}."
-            )
-        if ref is None:
-            ref = trajs[0][0].atom_slice(idx)
-        elif _check_md(ref, "reference") and ref.n_atoms == top.n_atoms:
-            ref = ref[0].atom_slice(idx)
-        elif ref.n_atoms == len(idx):
-            ref = ref[0]
-        else:
-            raise ValueError(
-                f"reference has {ref.n_atoms} atoms; expected the full topology "
-                f"({top.n_atoms} atoms) or the {len(idx)} atoms of "
-                f"selection={self.selection!r}."
-            )
-        self.atom_indices_ = idx
-        self.topology_ = top.subset(idx)
-        # Own copy of the reference without a unit cell or time, so later changes
-        # to the user's object cannot move the frame of reference.
-        self.reference_ = md.Trajectory(ref.xyz.copy(), self.topology_)
+        _fit_selection_and_reference(self, trajs)
         self.feature_names_out_ = [
             f"{atom}_{c}" for atom in self.topology_.atoms for c in "xyz"
         ]
@@ -558,3 +566,295 @@ class AlignedCoordinates(_TrajectoryTransformer):
         """
         check_is_fitted(self)
         return to_trajectory(X, self.topology_)
+
+
+def _zmatrix(topology, selection):
+    """Placement order and reference atoms of a connected, bonded topology.
+
+    Returns an int array of shape (n_atoms, 4): rows ``(i, j, k, m)`` in placement
+    order, where atom ``i`` is bonded to ``j``, its bond angle is ``i-j-k`` and its
+    torsion ``i-j-k-m`` (``-1`` where not defined: the first atom has no bond, the
+    second no angle, the third no torsion). The order is a breadth-first walk of
+    a spanning tree of the bond graph from atom 0, so ``j``, ``k`` and ``m`` are
+    always placed before ``i``. Every atom's children are visited largest subtree
+    first: that child, on the main chain, gets the proper torsion along the tree
+    (the rotatable one, such as φ or ψ of a peptide); later children are placed
+    relative to that first sibling, an improper torsion that stays nearly constant
+    for planar and tetrahedral centres.
+    """
+    n = topology.n_atoms
+    neighbours = [[] for _ in range(n)]
+    for a, b in topology.bonds:
+        neighbours[a.index].append(b.index)
+        neighbours[b.index].append(a.index)
+    order, parent = [0], {0: -1}
+    for i in order:  # breadth-first
+        for nb in sorted(neighbours[i]):
+            if nb not in parent:
+                parent[nb] = i
+                order.append(nb)
+    if len(order) != n:
+        missing = sorted(set(range(n)) - set(parent))
+        raise ValueError(
+            f"selection={selection!r} does not select one bonded molecule: "
+            f"{len(missing)} of its {n} atoms (the first "
+            f"{topology.atom(missing[0])}) are not connected by bonds to the first "
+            "selected atom; InternalCoordinates needs the "
+            "topology's bonds (as PDB files of standard residues and OpenMM "
+            "topologies provide) between the atoms of a single molecule. Use "
+            "AlignedCoordinates for other selections."
+        )
+    # Visit every atom's children largest subtree first: the main chain, whose
+    # torsions are the rotatable ones, gets the proper torsions.
+    size = dict.fromkeys(range(n), 1)
+    for i in reversed(order[1:]):
+        size[parent[i]] += size[i]
+    tree = {i: [] for i in range(n)}
+    for i in order[1:]:
+        tree[parent[i]].append(i)
+    order = [0]
+    for i in order:
+        order.extend(sorted(tree[i], key=lambda c: (-size[c], c)))
+    rows, children, rank = [], {i: [] for i in range(n)}, {}
+    for pos, i in enumerate(order):
+        j, k, m = parent[i], -1, -1
+        if pos >= 2:
+            k = parent[j] if parent[j] != -1 else children[j][0]
+        if pos >= 3:
+            siblings = [c for c in children[j] if c != k]
+            if siblings:
+                m = siblings[0]
+            elif parent[k] not in (-1, j):
+                m = parent[k]
+            else:  # k is the root: another of its placed neighbours, else any
+                m = next(
+                    a
+                    for a in [*neighbours[k], *order[:pos]]
+                    if a in rank and a not in (j, k)
+                )
+        rows.append((i, j, k, m))
+        rank[i] = pos
+        if j != -1:
+            children[j].append(i)
+    return np.asarray(rows, dtype=np.int64)
+
+
+def _unit(v):
+    """Rows of ``v`` scaled to length 1 (zero rows stay zero: degenerate decoded
+    geometry, such as a zero bond or a straight angle, gives finite positions)."""
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.maximum(norm, np.finfo(np.float64).tiny)
+
+
+def _superpose(xyz, reference):
+    """Frames ``xyz`` (n, atoms, 3) optimally superposed onto ``reference``
+    (atoms, 3) by rotation and translation (Kabsch, in float64)."""
+    ref_center = reference.mean(axis=0)
+    ref = reference - ref_center
+    moved = xyz - xyz.mean(axis=1, keepdims=True)
+    u, _, vt = np.linalg.svd(np.einsum("fai,aj->fij", moved, ref))
+    flip = np.sign(np.linalg.det(u @ vt))  # a rotation, never a reflection
+    u[:, :, 2] *= flip[:, None]
+    return moved @ (u @ vt) + ref_center
+
+
+def _place(C, B, A, bond, angle, torsion):
+    """Positions D with ``|D - C| = bond``, angle ``B-C-D`` and torsion ``A-B-C-D``
+    (mdtraj's sign convention), for arrays of frames."""
+    bc = _unit(C - B)
+    n = _unit(np.cross(B - A, bc))
+    m = np.cross(n, bc)
+    radial = bond * np.sin(angle)
+    return (
+        C
+        - (bond * np.cos(angle)) * bc
+        + (radial * np.cos(torsion)) * m
+        + (radial * np.sin(torsion)) * n
+    )
+
+
+class InternalCoordinates(_TrajectoryTransformer):
+    """Bond lengths, bond angles and torsions of a molecule's atoms, and back.
+
+    Decoder targets in the coordinates of the chemistry: along a spanning tree of
+    the bond graph (a Z-matrix), every selected atom after the first is placed by
+    its bond length to a parent atom, every atom after the second by a bond angle
+    and every atom after the third by a torsion. A decoder that learns these gets
+    bond lengths and angles with their own spreads, and a rotation about a bond is
+    one coordinate instead of a curved path of several Cartesian ones.
+    :meth:`inverse_transform` rebuilds Cartesian coordinates atom by atom and
+    superposes them onto the reference, so its output can be used like that of
+    :class:`AlignedCoordinates`.
+
+    Parameters
+    ----------
+    selection : str, default="element != H"
+        mdtraj selection of the atoms: at least three atoms of one molecule,
+        connected by the topology's bonds (heavy atoms, or all atoms).
+    reference : mdtraj.Trajectory or None, default=None
+        Structure onto which rebuilt frames are superposed (its first frame), with
+        either the full topology of the data or only the selected atoms. ``None``:
+        the first frame of the first trajectory given to ``fit``.
+
+    Attributes
+    ----------
+    atom_indices_ : ndarray of shape (n_selected,)
+        Selected atoms in the full topology.
+    topology_ : mdtraj.Topology
+        Topology of the selected atoms (used by :meth:`inverse_transform`).
+    reference_ : mdtraj.Trajectory
+        The one-frame reference of the selected atoms.
+    zmatrix_ : ndarray of shape (n_selected, 4)
+        Rows ``(i, j, k, m)`` in placement order, indices into the selected atoms:
+        atom ``i`` has bond ``i-j``, angle ``i-j-k`` and torsion ``i-j-k-m``
+        (``-1`` where not defined). The first child of an atom in the tree carries
+        the proper torsion along the tree; its later children are placed relative
+        to it (improper torsions).
+    feature_names_out_ : list of str
+        ``"bond(ACE1-C, ACE1-CH3)", ..., "angle(...)", ..., "sin(torsion ...)",
+        "cos(torsion ...)", ...``.
+    n_atoms_ : int
+        Number of atoms of the full topology the input must have.
+    n_features_out_ : int
+        ``(n_selected - 1) + (n_selected - 2) + 2 * (n_selected - 3)``.
+
+    Notes
+    -----
+    Columns: the bond lengths (nm), then the bond angles (radians), then every
+    torsion as a ``sin, cos`` pair, in placement order. Rebuilding reads a torsion
+    as ``atan2(sin, cos)`` (so decoded pairs need not lie on the unit circle) and
+    clips angles to ``[0, π]``; the first atom goes to the origin, the second on
+    the x axis, the third in the xy plane, and every later atom follows from its
+    three reference atoms (the natural extension of reference frame). Rings are
+    closed by their own bond lengths only approximately (the tree omits one bond
+    per ring), and torsions about linear groups (angles near 180°) are ill-defined.
+
+    Examples
+    --------
+    >>> import mdtraj as md
+    >>> from sklss import InternalCoordinates
+    >>> traj = md.load("traj.dcd", top="protein.pdb")  # doctest: +SKIP
+    >>> ic = InternalCoordinates("element != H").fit(traj)  # doctest: +SKIP
+    >>> rebuilt = ic.inverse_transform(ic.transform(traj))  # doctest: +SKIP
+    """
+
+    def __init__(self, selection="element != H", *, reference=None):
+        self.selection = selection
+        self.reference = reference
+
+    def _fit_topology(self, trajs):
+        _fit_selection_and_reference(self, trajs)
+        top = self.topology_
+        if top.n_atoms < 3:
+            raise ValueError(
+                f"selection={self.selection!r} matches {top.n_atoms} atom(s); "
+                "InternalCoordinates needs at least 3 bonded atoms."
+            )
+        self.zmatrix_ = _zmatrix(top, self.selection)
+        atom = [str(a) for a in top.atoms]
+        Z = self.zmatrix_
+        names = [f"bond({atom[i]}, {atom[j]})" for i, j, _, _ in Z[1:]]
+        names += [f"angle({atom[i]}, {atom[j]}, {atom[k]})" for i, j, k, _ in Z[2:]]
+        for row in Z[3:]:
+            label = ", ".join(atom[a] for a in row)
+            names += [f"sin(torsion {label})", f"cos(torsion {label})"]
+        self.feature_names_out_ = names
+        self.n_features_out_ = len(names)
+
+    def _transform_one(self, traj):
+        sliced = traj.atom_slice(self.atom_indices_)
+        Z = self.zmatrix_
+        bonds = md.compute_distances(sliced, Z[1:, :2])
+        angles = md.compute_angles(sliced, Z[2:, :3])
+        torsions = md.compute_dihedrals(sliced, Z[3:])
+        out = np.empty((len(traj), self.n_features_out_), dtype=np.float32)
+        nb, na = len(Z) - 1, len(Z) - 2
+        out[:, :nb] = bonds
+        out[:, nb : nb + na] = angles
+        out[:, nb + na :: 2] = np.sin(torsions)
+        out[:, nb + na + 1 :: 2] = np.cos(torsions)
+        return out
+
+    def inverse_transform(self, X):
+        """Rebuild trajectories of the selected atoms from internal coordinates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_frames, n_features_out_) or list of such
+            Bond lengths, angles and (sin, cos) torsion pairs in the layout of
+            :meth:`transform`, for example ``CWGANDecoder.sample`` output.
+
+        Returns
+        -------
+        mdtraj.Trajectory or list of mdtraj.Trajectory
+            With topology ``topology_``, superposed onto ``reference_``; a list
+            when ``X`` is a list.
+
+        Raises
+        ------
+        TypeError
+            ``X`` is not numeric.
+        ValueError
+            ``X`` is not 2-D, has no frames, contains NaN or infinity, or has
+            another number of columns than ``n_features_out_``.
+        """
+        check_is_fitted(self)
+        trajs = check_trajectories(None, X, reset=True, name="X", n_features_attr=None)
+        for i, x in enumerate(trajs):
+            if x.shape[1] != self.n_features_out_:
+                label = f"X[{i}]" if trajs.is_list else "X"
+                raise ValueError(
+                    f"{label} has {x.shape[1]} columns; expected "
+                    f"{self.n_features_out_} (the bond lengths, angles and (sin, "
+                    "cos) torsion pairs of InternalCoordinates.transform)."
+                )
+        reference = self.reference_.xyz[0].astype(np.float64)
+        limit = float(np.finfo(np.float32).max)
+        out = []
+        for i, x in enumerate(trajs):
+            with np.errstate(over="ignore", invalid="ignore"):
+                xyz = np.concatenate(
+                    [
+                        _superpose(self._rebuild(block), reference)
+                        for block in np.array_split(x, -(-len(x) // 8192))
+                    ]
+                )
+            if not np.all(np.abs(xyz) <= limit):  # also catches NaN
+                label = f"X[{i}]" if trajs.is_list else "X"
+                nb = len(self.zmatrix_) - 1
+                raise ValueError(
+                    f"{label} rebuilds coordinates beyond the float32 range (±"
+                    f"{limit:.3g} nm) of mdtraj trajectories: its bond lengths reach "
+                    f"{np.abs(x[:, :nb]).max():.3g}; expected bond lengths in nm."
+                )
+            out.append(md.Trajectory(xyz.astype(np.float32), self.topology_.copy()))
+        return _mirror(out, trajs.is_list)
+
+    def _rebuild(self, x):
+        """Cartesian coordinates (float64, nm) of one block of frames."""
+        Z = self.zmatrix_
+        nb, na = len(Z) - 1, len(Z) - 2
+        x = np.asarray(x, dtype=np.float64)
+        bonds = x[:, :nb, None]
+        angles = np.clip(x[:, nb : nb + na, None], 0.0, np.pi)
+        torsions = np.arctan2(x[:, nb + na :: 2], x[:, nb + na + 1 :: 2])[:, :, None]
+        xyz = np.zeros((len(x), len(Z), 3))
+        xyz[:, Z[1, 0], 0] = bonds[:, 0, 0]
+        i, j, k, _ = Z[2]
+        # The third atom in the xy plane: a virtual fourth point on the y axis
+        # side puts it there with torsion 0.
+        virtual = xyz[:, k] + np.array([0.0, 1.0, 0.0])
+        xyz[:, i] = _place(
+            xyz[:, j], xyz[:, k], virtual, bonds[:, 1], angles[:, 0], 0.0
+        )
+        for r in range(3, len(Z)):
+            i, j, k, m = Z[r]
+            xyz[:, i] = _place(
+                xyz[:, j],
+                xyz[:, k],
+                xyz[:, m],
+                bonds[:, r - 1],
+                angles[:, r - 2],
+                torsions[:, r - 3],
+            )
+        return xyz

@@ -56,6 +56,7 @@ _ALLOWED_CLASSES = {
     "sklss._molecules:TorsionFeaturizer",
     "sklss._molecules:DistanceFeaturizer",
     "sklss._molecules:AlignedCoordinates",
+    "sklss._molecules:InternalCoordinates",
     "sklearn.pipeline:Pipeline",
     "sklearn.preprocessing._data:StandardScaler",
     "sklearn.preprocessing._data:MinMaxScaler",

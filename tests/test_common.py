@@ -24,6 +24,7 @@ from sklss import (
     DistanceFeaturizer,
     FeatureUnion,
     FrameWise,
+    InternalCoordinates,
     TorsionFeaturizer,
 )
 
@@ -79,6 +80,7 @@ FEATURIZERS = {
     "TorsionFeaturizer": TorsionFeaturizer(),
     "DistanceFeaturizer": DistanceFeaturizer("element != H"),
     "AlignedCoordinates": AlignedCoordinates("element != H"),
+    "InternalCoordinates": InternalCoordinates("element != H"),
 }
 
 

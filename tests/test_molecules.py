@@ -15,6 +15,7 @@ md = pytest.importorskip("mdtraj")
 from sklss._molecules import (  # noqa: E402
     AlignedCoordinates,
     DistanceFeaturizer,
+    InternalCoordinates,
     TorsionFeaturizer,
     to_trajectory,
 )
@@ -215,6 +216,116 @@ def test_aligned_coordinates_pickle(trajs):
     )
     X = again.transform(trajs[1])
     assert again.inverse_transform(X).topology == aligned.topology_
+
+
+# --- internal coordinates ----------------------------------------------------------
+
+
+def _superposed(traj, reference):
+    out = traj[:]  # a copy: superpose works in place
+    out.superpose(reference)
+    return out
+
+
+@pytest.mark.parametrize("selection", [HEAVY, "all"])
+def test_internal_coordinates_match_numpy(trajs, selection):
+    t = trajs[0]
+    ic = InternalCoordinates(selection).fit(t)
+    F = ic.transform(t)
+    n = len(ic.atom_indices_)
+    assert F.shape == (len(t), 4 * n - 9) == (len(t), ic.n_features_out_)
+    assert F.dtype == np.float32 and len(ic.get_feature_names_out()) == F.shape[1]
+    # Independent geometry: numpy on the selected atoms' coordinates.
+    xyz = t.xyz[:, ic.atom_indices_].astype(np.float64)
+    Z = ic.zmatrix_
+    assert sorted(Z[:, 0]) == list(range(n))  # every atom placed once
+    bonded = {frozenset((a.index, b.index)) for a, b in ic.topology_.bonds}
+    assert all(frozenset((i, j)) in bonded for i, j, _, _ in Z[1:])
+    bonds = np.linalg.norm(xyz[:, Z[1:, 0]] - xyz[:, Z[1:, 1]], axis=-1)
+    u = xyz[:, Z[2:, 0]] - xyz[:, Z[2:, 1]]
+    v = xyz[:, Z[2:, 2]] - xyz[:, Z[2:, 1]]
+    cos = np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+    torsions = _dihedral(*(xyz[:, Z[3:, c]] for c in (3, 2, 1, 0)))
+    nb, na = n - 1, n - 2
+    np.testing.assert_allclose(F[:, :nb], bonds, atol=1e-6)
+    np.testing.assert_allclose(F[:, nb : nb + na], np.arccos(cos), atol=1e-4)
+    np.testing.assert_allclose(F[:, nb + na :: 2], np.sin(torsions), atol=1e-4)
+    np.testing.assert_allclose(F[:, nb + na + 1 :: 2], np.cos(torsions), atol=1e-4)
+
+
+@pytest.mark.parametrize("selection", [HEAVY, "all"])
+def test_internal_coordinates_rebuild_the_structures(trajs, selection):
+    t = trajs[0]
+    before = t.xyz.copy()
+    ic = InternalCoordinates(selection, reference=trajs[1][7]).fit(trajs)
+    F = ic.transform(trajs)
+    back = ic.inverse_transform(F)
+    assert isinstance(back, list) and back[0].topology == ic.topology_
+    np.testing.assert_array_equal(t.xyz, before)  # the user's trajectory is untouched
+    # The rebuilt frames have the coordinates they were built from ...
+    sliced = InternalCoordinates("all").fit(back[0])
+    np.testing.assert_allclose(sliced.transform(back[0]), F[0], atol=1e-5)
+    # ... and are the original frames superposed onto the reference. mdtraj
+    # superposes in float32: superposing twice moves atoms by ~1e-4 nm (0.001 Å).
+    original = _superposed(t.atom_slice(ic.atom_indices_), ic.reference_)
+    np.testing.assert_allclose(back[0].xyz, original.xyz, atol=5e-4)
+    # Rigid motion changes nothing.
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))
+    moved = md.Trajectory(t.xyz @ q.T.astype(np.float32) - 2.0, t.topology)
+    np.testing.assert_allclose(ic.transform(moved), F[0], atol=2e-5)
+
+
+def test_internal_coordinates_rebuild_any_decoded_values(trajs):
+    """Whatever a decoder returns, the rebuilt frames have those bond lengths,
+    angles in [0, pi] and the torsions atan2(sin, cos)."""
+    heavy = trajs[0].atom_slice(trajs[0].topology.select(HEAVY))
+    ic = InternalCoordinates("all").fit(heavy)
+    rng = np.random.default_rng(3)
+    n_frames, n = 50, len(ic.atom_indices_)
+    nb, na, nt = n - 1, n - 2, n - 3
+    bonds = rng.uniform(0.1, 0.2, (n_frames, nb))
+    angles = rng.uniform(1.2, 2.6, (n_frames, na))
+    torsions = rng.uniform(-np.pi, np.pi, (n_frames, nt))
+    radius = rng.uniform(0.2, 3.0, (n_frames, nt))  # off the unit circle
+    X = np.empty((n_frames, ic.n_features_out_))
+    X[:, :nb], X[:, nb : nb + na] = bonds, angles
+    X[:, nb + na :: 2] = radius * np.sin(torsions)
+    X[:, nb + na + 1 :: 2] = radius * np.cos(torsions)
+    # An angle beyond pi is read as pi.
+    X[0, nb] = 3.5
+    F = ic.transform(ic.inverse_transform(X))
+    angles[0, 0] = np.pi
+    np.testing.assert_allclose(F[:, :nb], bonds, atol=1e-5)
+    np.testing.assert_allclose(F[1:, nb : nb + na], angles[1:], atol=1e-5)
+    # mdtraj's float32 arccos resolves a straight angle to ~sqrt(1e-7) only.
+    np.testing.assert_allclose(F[0, nb : nb + na], angles[0], atol=1e-3)
+    back = np.arctan2(F[:, nb + na :: 2], F[:, nb + na + 1 :: 2])
+    # (A straight angle leaves the torsions that refer to it undefined: frame 0.)
+    turn = np.angle(np.exp(1j * (back - torsions)))[1:]
+    np.testing.assert_allclose(turn, 0, atol=1e-5)
+
+
+def test_internal_coordinates_errors(trajs):
+    t = trajs[0]
+    with pytest.raises(
+        ValueError,
+        match="selection=.* does not select one bonded molecule.*AlignedCoordinates",
+    ):
+        InternalCoordinates("name CH3 or name CA or name CB").fit(t)
+    with pytest.raises(ValueError, match="matches 2 atom.*at least 3 bonded"):
+        InternalCoordinates("name CA or name CB").fit(t)
+    with pytest.raises(ValueError, match="selection='name CZ' matches no atom"):
+        InternalCoordinates("name CZ").fit(t)
+    ic = InternalCoordinates(HEAVY).fit(t)
+    F = ic.transform(t)
+    with pytest.raises(ValueError, match=r"X has 30 columns; expected 31"):
+        ic.inverse_transform(F[:, :30])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        ic.inverse_transform(np.full((2, 31), np.nan))
+    with pytest.raises(ValueError, match="X has 10 atoms.*fitted on a topology"):
+        ic.transform(t.atom_slice(t.topology.select(HEAVY)))
 
 
 # --- errors ------------------------------------------------------------------------

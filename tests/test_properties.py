@@ -1113,6 +1113,7 @@ _FEATURIZERS = {
     "TorsionFeaturizer": lambda: __import__("sklss").TorsionFeaturizer(),
     "DistanceFeaturizer": lambda: __import__("sklss").DistanceFeaturizer("element C"),
     "AlignedCoordinates": lambda: __import__("sklss").AlignedCoordinates("element C"),
+    "InternalCoordinates": lambda: __import__("sklss").InternalCoordinates(),
 }
 
 
@@ -1158,6 +1159,12 @@ _FEATURIZER_PARAMS = {
     ("AlignedCoordinates", "reference"): st.sampled_from(
         ["ref", 3, "array", "other_atoms", "nan_xyz", "no_frames"]
     ),
+    ("InternalCoordinates", "selection"): st.sampled_from(
+        ["name XX", "resname", "", None, 3, ["name CA"], "element C", "name CA"]
+    ),
+    ("InternalCoordinates", "reference"): st.sampled_from(
+        ["ref", 3, "array", "other_atoms", "nan_xyz", "no_frames"]
+    ),
 }
 
 
@@ -1186,6 +1193,7 @@ def test_featurizer_parameters(case):
     base = {
         "DistanceFeaturizer": {"selection": "element C"},
         "AlignedCoordinates": {"selection": "element C"},
+        "InternalCoordinates": {"selection": "all"},
     }.get(cls_name, {})
     C.check(
         f"{cls_name}.__init__+fit",
@@ -1211,8 +1219,27 @@ def test_to_trajectory_X(X, which):
         fn = lambda X: to_trajectory(X, top)  # noqa: E731
     else:
         fn = AlignedCoordinates("element C").fit(t).inverse_transform
+    _check_rebuilt(
+        "to_trajectory" if which == "to_trajectory" else "AlignedCoordinates",
+        fn,
+        X,
+        which,
+    )
+
+
+@prop(trajectories(4 * 10 - 9, min_frames=1, max_frames=4))
+def test_internal_coordinates_inverse_X(X):
+    """Internal coordinates of the 10 heavy atoms of alanine dipeptide: any finite
+    values (negative or zero bonds, straight angles) rebuild finite structures."""
+    from sklss import InternalCoordinates
+
+    fn = InternalCoordinates().fit(traj_copy()).inverse_transform
+    _check_rebuilt("InternalCoordinates", fn, X, "inverse_transform")
+
+
+def _check_rebuilt(owner, fn, X, which):
     C.check(
-        f"{'to_trajectory' if which == 'to_trajectory' else 'AlignedCoordinates.inverse_transform'}",  # noqa: E501
+        owner if which == "to_trajectory" else f"{owner}.inverse_transform",
         fn,
         {"X": X},
         name="X",

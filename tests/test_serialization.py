@@ -216,13 +216,15 @@ def test_encoders_from_scikit_learn_and_deeptime(data, tmp_path):
         )
 
 
-def test_molecular_simulator_keeps_its_topology(alanine_md, tmp_path):
+@pytest.mark.parametrize("coordinates", ["AlignedCoordinates", "InternalCoordinates"])
+def test_molecular_simulator_keeps_its_topology(alanine_md, tmp_path, coordinates):
     md = pytest.importorskip("mdtraj")
-    from sklss import AlignedCoordinates, TorsionFeaturizer
+    from sklss import TorsionFeaturizer
 
     traj = alanine_md(200)
     X = TorsionFeaturizer().fit_transform(traj)
-    sim = small_simulator(lagtime=2, coordinates=AlignedCoordinates("not element H"))
+    coords = getattr(sklss, coordinates)("not element H")
+    sim = small_simulator(lagtime=2, coordinates=coords)
     _quiet_fit(sim, X, y=traj)
     path = tmp_path / "ala.sklss"
     sklss.save(sim, path)
@@ -240,6 +242,10 @@ def test_molecular_simulator_keeps_its_topology(alanine_md, tmp_path):
     np.testing.assert_array_equal(
         sim.coordinates_.reference_.xyz, loaded.coordinates_.reference_.xyz
     )
+    if coordinates == "InternalCoordinates":
+        np.testing.assert_array_equal(
+            sim.coordinates_.zmatrix_, loaded.coordinates_.zmatrix_
+        )
 
 
 def test_paper_size_simulator_file_is_small(tmp_path):
