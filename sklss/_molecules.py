@@ -780,7 +780,7 @@ class InternalCoordinates(_TrajectoryTransformer):
 
         Parameters
         ----------
-        X : array-like of shape (n_frames, n_features_out_) or list of such
+        X : array-like of shape (n_frames, n_features_out) or list of such
             Bond lengths, angles and (sin, cos) torsion pairs in the layout of
             :meth:`transform`, for example ``CWGANDecoder.sample`` output.
 
