@@ -795,8 +795,9 @@ class InternalCoordinates(_TrajectoryTransformer):
         TypeError
             ``X`` is not numeric.
         ValueError
-            ``X`` is not 2-D, has no frames, contains NaN or infinity, or has
-            another number of columns than ``n_features_out_``.
+            ``X`` is not 2-D, has no frames, contains NaN or infinity, has
+            another number of columns than ``n_features_out_``, or bond lengths
+            so large that the rebuilt coordinates leave the float32 range.
         """
         check_is_fitted(self)
         trajs = check_trajectories(None, X, reset=True, name="X", n_features_attr=None)
