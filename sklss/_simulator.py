@@ -268,7 +268,8 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         None uses a quarter of the shortest held-out trajectory; fix it explicitly
         when comparing scores across data sets.
     random_state : int, RandomState instance or None, default=None
-        Seeds components whose own ``random_state`` is None, so that ``fit`` is
+        Seeds components whose own ``random_state`` is None (also estimators
+        inside a Pipeline or FeatureUnion component), so that ``fit`` is
         reproducible; also the default seed of :meth:`score`.
     verbose : bool, default=False
         Progress of every component: True sets ``verbose=True`` on the fitted
@@ -384,7 +385,6 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
     def _component(self, name, seeds):
         value = getattr(self, name)
         est = _default(name) if value is None else clone(value)
-        params = est.get_params(deep=False)
         if name in ("encoder", "propagator") and self.lagtime is not None:
             # Also reaches the lag of a time-lagged step inside a Pipeline.
             keys = [
@@ -399,8 +399,15 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
                     f"lagtime={self.lagtime} was given but the propagator "
                     f"{type(est).__name__} has no 'lagtime' parameter."
                 )
-        if "random_state" in params and params["random_state"] is None:
-            est.set_params(random_state=int(seeds.randint(0, 2**31 - 1)))
+        # Unseeded estimators get one seed per component, also inside a Pipeline
+        # or FeatureUnion encoder.
+        unseeded = [
+            k
+            for k, v in est.get_params(deep=True).items()
+            if (k == "random_state" or k.endswith("__random_state")) and v is None
+        ]
+        if unseeded:
+            est.set_params(**dict.fromkeys(unseeded, int(seeds.randint(0, 2**31 - 1))))
         if self.verbose:
             keys = [
                 k
