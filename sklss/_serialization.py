@@ -58,6 +58,7 @@ _ALLOWED_CLASSES = {
     "sklss._molecules:AlignedCoordinates",
     "sklss._molecules:InternalCoordinates",
     "sklearn.pipeline:Pipeline",
+    "sklearn.pipeline:FeatureUnion",
     "sklearn.preprocessing._data:StandardScaler",
     "sklearn.preprocessing._data:MinMaxScaler",
     "sklearn.preprocessing._data:MaxAbsScaler",
@@ -299,7 +300,8 @@ def save(estimator, path):
     estimator : estimator
         A sklss estimator (``SRVTransformer``, ``MDNPropagator``, ``CWGANDecoder``,
         ``LatentSpaceSimulator``, ``FrameWise``, a featurizer), or a scikit-learn
-        ``Pipeline``/scaler/``PCA`` or deeptime ``TICA``/``VAMP`` used as an encoder.
+        ``Pipeline``/``FeatureUnion``/scaler/``PCA`` or deeptime ``TICA``/``VAMP``
+        used as an encoder.
     path : str or path-like
         Where to write; must end with ``.sklss``. An existing file is replaced
         atomically (a failed save leaves it as it was).

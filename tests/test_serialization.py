@@ -216,6 +216,29 @@ def test_encoders_from_scikit_learn_and_deeptime(data, tmp_path):
         )
 
 
+def test_feature_union_encoder_round_trips(data, tmp_path):
+    # The SRV's slow coordinates plus principal components (as `sklss demo` builds).
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    encoder = FeatureUnion(
+        [
+            ("srv", SRVTransformer(n_components=1, hidden_layer_sizes=(8,))),
+            ("structure", make_pipeline(StandardScaler(), PCA(n_components=1))),
+        ]
+    )
+    sim = small_simulator(lagtime=2, random_state=0).set_params(encoder=encoder)
+    _quiet_fit(sim, data[0], y=data[0])
+    sklss.save(sim, tmp_path / "union.sklss")
+    loaded = sklss.load(tmp_path / "union.sklss")
+    assert isinstance(loaded.encoder_, FeatureUnion)
+    np.testing.assert_array_equal(sim.transform(data[1]), loaded.transform(data[1]))
+    np.testing.assert_array_equal(
+        sim.sample(10, random_state=2).latent, loaded.sample(10, random_state=2).latent
+    )
+
+
 @pytest.mark.parametrize("coordinates", ["AlignedCoordinates", "InternalCoordinates"])
 def test_molecular_simulator_keeps_its_topology(alanine_md, tmp_path, coordinates):
     md = pytest.importorskip("mdtraj")
