@@ -588,7 +588,8 @@ def build_parser():
         "--n-components",
         type=int,
         default=None,
-        help="latent dimension; default: selected",
+        help="latent dimension, all of it SRV coordinates; default: the slow SRV "
+        "coordinates plus principal components of the features for the decoder",
     )
     demo.add_argument(
         "--generation-factor",

@@ -28,7 +28,7 @@ SYSTEMS = ("alanine-dipeptide", "four-well")
 _SIZES = {
     "full": {
         "scan_lagtimes": (1, 2, 5, 10, 20), "scan_epochs": 30, "max_components": 4,
-        "structural_components": 1,
+        "structural_components": 2,
         "srv": {"hidden_layer_sizes": (100, 100), "max_epochs": 100},
         "mdn": {"n_kernels": 24, "hidden_layer_sizes": (100, 100), "max_epochs": 200,
                 "batch_size": 256, "n_iter_no_change": 15},
@@ -97,8 +97,10 @@ def run_demo(
         Lag time in frames; None selects it with
         :func:`sklss.model_selection.select_lagtime`.
     n_components : int or None, default=None
-        Latent dimension; None selects it with
-        :func:`sklss.model_selection.select_dimension`.
+        Latent dimension: an SRV with that many coordinates. None selects it with
+        :func:`sklss.model_selection.select_dimension`: the SRV's slow coordinates
+        plus the leading principal components of the standardised features as
+        structural coordinates for the decoder (two in the full demo).
     generation_factor : float, default=100
         Total length of the synthetic trajectories as a multiple of the MD length.
     size : {"full", "tiny"}, default="full"
@@ -143,6 +145,29 @@ def run_demo(
     report_.write_json(out / "report.json", report)
     log(f"wrote {out / 'report.json'} (total {report['total_wall_time_s']:.0f} s)")
     return report
+
+
+def _encoder(n_slow, n_structural, srv_params):
+    """The SRV's slow coordinates, then the leading principal components of the
+    standardised features as structural coordinates for the decoder.
+
+    The SRV's coordinates beyond the slow ones have eigenvalues near zero at the
+    lag time: any function uncorrelated with the slow ones scores about the same,
+    so which structure they resolve changes from one training seed to the next.
+    Principal components are fixed by the data and hold its largest structural
+    variations.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from . import SRVTransformer
+
+    srv = SRVTransformer(n_components=n_slow, **srv_params)
+    if n_structural == 0:
+        return srv
+    structure = make_pipeline(StandardScaler(), PCA(n_components=n_structural))
+    return FeatureUnion([("srv", srv), ("structure", structure)])
 
 
 def _alanine(out, sizes, opts, seed, verbose, log):
@@ -192,6 +217,8 @@ def _alanine(out, sizes, opts, seed, verbose, log):
     with log.timed(timings, "model_selection_s"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short fits
         warnings.filterwarnings("ignore", "No candidate lag time")  # logged below
+        # The scan fits more coordinates than there are slow processes on purpose.
+        warnings.filterwarnings("ignore", r"SRVTransformer\.fit: \d+ of the \d+ latent")
         if lagtime is None:
             candidates = [t for t in sizes["scan_lagtimes"] if t < len(features) // 20]
             if not candidates:
@@ -212,8 +239,12 @@ def _alanine(out, sizes, opts, seed, verbose, log):
     log(f"  lag time {lagtime} frames ({lagtime * dt:g} ps), {n_components} latent")
 
     # -- fit
+    if n_slow is None:  # the latent dimension was given: all SRV coordinates
+        encoder = SRVTransformer(n_components=n_components, **sizes["srv"])
+    else:
+        encoder = _encoder(n_slow, n_components - n_slow, sizes["srv"])
     sim = LatentSpaceSimulator(
-        encoder=SRVTransformer(n_components=n_components, **sizes["srv"]),
+        encoder=encoder,
         propagator=MDNPropagator(verbose=verbose, **sizes["mdn"]),
         decoder=CWGANDecoder(verbose=verbose, **sizes["decoder"]),
         lagtime=lagtime,

@@ -178,23 +178,43 @@ def selection_summary(lagtime, n_components, n_slow, selection, spectrum, dt):
     }
 
 
+def srv_of(sim):
+    """The SRV of the simulator's encoder: the encoder itself, or the first part
+    of a FeatureUnion that adds structural coordinates."""
+    encoder = sim.encoder_
+    if hasattr(encoder, "transformer_list"):
+        return encoder.transformer_list[0][1]
+    return encoder
+
+
+def coordinate_names(sim):
+    """``psi1, psi2, ...`` for the SRV's coordinates, ``pc1, ...`` for the
+    principal components after them."""
+    n_srv = srv_of(sim).n_components
+    return [f"psi{i + 1}" for i in range(n_srv)] + [
+        f"pc{i + 1}" for i in range(sim.n_components_ - n_srv)
+    ]
+
+
 def training_summary(sim, dt):
+    srv = srv_of(sim)
     return {
-        "encoder_epochs": sim.encoder_.n_epochs_,
+        "encoder_epochs": srv.n_epochs_,
         "propagator_epochs": sim.propagator_.n_epochs_,
         "decoder_epochs": sim.decoder_.n_epochs_,
-        "encoder_timescales_ps": sim.encoder_.timescales_ * dt,
-        "encoder_eigenvalues": sim.encoder_.eigenvalues_,
+        "encoder_timescales_ps": srv.timescales_ * dt,
+        "encoder_eigenvalues": srv.eigenvalues_,
+        "latent_coordinates": coordinate_names(sim),
     }
 
 
 def stage_timings(sim):
     """Training time of each network, summed over its epochs."""
+    networks = {"encoder": srv_of(sim), "propagator": sim.propagator_}
+    networks["decoder"] = sim.decoder_
     return {
-        f"training_{name}_s": float(
-            sum(h.get("duration", 0.0) for h in getattr(sim, f"{name}_").history_)
-        )
-        for name in ("encoder", "propagator", "decoder")
+        f"training_{name}_s": float(sum(h.get("duration", 0.0) for h in est.history_))
+        for name, est in networks.items()
     }
 
 
@@ -228,6 +248,7 @@ def write_alanine_files(out, sim, traj, features, latent, configs, *, decode_str
         np.savez(
             fh,
             md=np.asarray(sim.transform(features), dtype=np.float32),
+            coordinates=np.array(coordinate_names(sim)),
             lss=latent.astype(np.float32),
             lagtime=sim.lagtime_,
             frame_interval_ps=sim.timestep,
@@ -253,6 +274,7 @@ def alanine_metrics(out, n_trajectories, lagtime, dt, featurizer, min_count):
     ]
     with np.load(out / ALANINE_FILES["latent"]) as data:
         md_latent, lss_latent = data["md"], list(data["lss"])
+        names = [str(name) for name in data["coordinates"]]
     metrics, figures = {}, {}
 
     rama = A.compare_ramachandran(md_traj, lss_trajs, min_count=min_count)
@@ -282,7 +304,7 @@ def alanine_metrics(out, n_trajectories, lagtime, dt, featurizer, min_count):
         p_md = A.free_energy_profile(md_latent, **kw)
         p_lss = A.free_energy_profile(lss_latent, **kw)
         rmse = A.profile_rmse(p_md, p_lss).rmse
-        profiles.append({"coordinate": f"psi{i + 1}", "rmse_kT": rmse})
+        profiles.append({"coordinate": names[i], "rmse_kT": rmse})
         if i == 0:
             fig, ax = _figure(figsize=(6, 4))
             P.plot_free_energy_profile(p_md, p_lss, labels=["MD", "LSS"], ax=ax)
@@ -293,7 +315,7 @@ def alanine_metrics(out, n_trajectories, lagtime, dt, featurizer, min_count):
 
     md_strided = md_latent[::lagtime]  # the propagator's spacing
     metrics["timescales"], figures["timescales"] = _timescales(
-        md_strided, lss_latent, lagtime * dt
+        md_strided, lss_latent, lagtime * dt, names
     )
 
     # Transitions between the two metastable ψ1 regions.
@@ -360,7 +382,7 @@ def alanine_metrics(out, n_trajectories, lagtime, dt, featurizer, min_count):
     return metrics, figures
 
 
-def _timescales(md_latent, lss_latent, step):
+def _timescales(md_latent, lss_latent, step, names):
     """Relaxation times of each latent coordinate, MD vs LSS, at the same spacing."""
     from . import analysis as A
     from . import plotting as P
@@ -374,7 +396,8 @@ def _timescales(md_latent, lss_latent, step):
         t_lss, se_lss = ts_lss.timescales[i] * step, ts_lss.standard_error[i] * step
         tol = max(se_md, THRESHOLDS["timescale_relative_tolerance"] * t_md)
         entry = {
-            "coordinate": f"psi{i + 1}",
+            "coordinate": names[i],
+            "index": i,
             "md_ps": t_md,
             "md_standard_error_ps": se_md,
             "lss_ps": t_lss,
@@ -421,7 +444,7 @@ def training_figure(sim):
     fig, axes = _figure(1, 3, figsize=(15, 4))
     losses = ("loss", "val_loss")
     panels = (
-        (sim.encoder_, "SRV encoder", losses, "-VAMP-2"),
+        (srv_of(sim), "SRV encoder", losses, "-VAMP-2"),
         (sim.propagator_, "MDN propagator", losses, "NLL per step"),
         (sim.decoder_, "cWGAN decoder", ("wasserstein",), "Wasserstein estimate"),
     )
@@ -492,7 +515,7 @@ def model_uncertainty(metrics, runs, groups, md_latent, lss_latent, step):
     )
     rows = {"relaxation_times_ps": [], "core_populations": []}
     for entry in metrics["timescales"]["leading"]:
-        k = int(entry["coordinate"][3:]) - 1
+        k = entry["index"]
         rows["relaxation_times_ps"].append(
             _uncertainty_row(
                 entry["coordinate"],

@@ -282,10 +282,15 @@ def select_dimension(eigenvalues, *, n_structural=1):
     A process is *slow* when it survives one lag time, ``lambda_i > exp(-1)``: its
     implied time scale ``-tau / ln(lambda_i)`` is longer than the lag time ``tau``.
     These are the kinetics the propagator must reproduce; at least one is counted.
-    The next ``n_structural`` eigenfunctions, the slowest of the fast motions, are
-    added for the decoder: they tell it which configurational substate a frame is
-    in, which the slow coordinates alone do not; the propagator samples them as
-    fast variables.
+    ``n_structural`` structural coordinates are added for the decoder: they tell it
+    which configurational substate a frame is in, which the slow coordinates alone
+    do not; the propagator samples them as fast variables. Where the next
+    eigenvalues are near zero at the lag time, an SRV's further eigenfunctions are
+    poorly determined (any function uncorrelated with the slow ones scores about
+    the same, so the structure they resolve changes with the training seed);
+    ``sklss demo`` therefore takes the leading principal components of the
+    standardised features as its structural coordinates (user guide, "Checking the
+    thermodynamics").
 
     Parameters
     ----------
@@ -295,7 +300,7 @@ def select_dimension(eigenvalues, *, n_structural=1):
         :attr:`SRVTransformer.eigenvalues_ <sklss.SRVTransformer>` or
         ``select_lagtime(...).estimator.eigenvalues_``).
     n_structural : int, default=1
-        Number of fast eigenfunctions added to the slow ones.
+        Number of structural coordinates added to the slow ones.
 
     Returns
     -------

@@ -134,7 +134,16 @@ def test_alanine_demo_tiny_via_cli(tmp_path, capsys):
     scanned = [entry["lagtime"] for entry in selection["lagtime_scan"]]
     assert scanned == [1, 2] and selection["lagtime_frames"] in scanned
     assert report["training"]["encoder_epochs"] >= 1
-    assert len(report["training"]["encoder_eigenvalues"]) == selection["n_components"]
+    # The SRV's slow coordinates, then principal components for the decoder.
+    n_slow = selection["n_slow_processes"]
+    assert len(report["training"]["encoder_eigenvalues"]) == n_slow
+    names = report["training"]["latent_coordinates"]
+    assert len(names) == selection["n_components"] > n_slow
+    assert names == [f"psi{i + 1}" for i in range(n_slow)] + [
+        f"pc{i + 1}" for i in range(len(names) - n_slow)
+    ]
+    profiles = report["metrics"]["free_energy_profiles"]
+    assert [p["coordinate"] for p in profiles] == names
 
     # The files are what the report says: heavy atoms, MD and decoded frames.
     top = md.load(str(out / "topology.pdb"))
@@ -147,7 +156,8 @@ def test_alanine_demo_tiny_via_cli(tmp_path, capsys):
     with np.load(out / "latent.npz") as data:
         n_traj = report["generation"]["n_trajectories"]
         assert data["lss"].shape[:2] == (n_traj, report["generation"]["n_steps"] + 1)
-        assert len(data["md"]) == 300
+        assert data["md"].shape == (300, len(names))
+        assert list(data["coordinates"]) == names
 
     # The saved simulator loads and samples (what `sklss simulate` needs).
     assert main(["info", str(out / "simulator.sklss")]) == 0
