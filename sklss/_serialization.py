@@ -53,6 +53,7 @@ _ALLOWED_CLASSES = {
     "sklss._simulator:LatentSpaceSimulator",
     "sklss._ensemble:SimulatorEnsemble",
     "sklss._framewise:FrameWise",
+    "sklss._framewise:FeatureUnion",
     "sklss._molecules:TorsionFeaturizer",
     "sklss._molecules:DistanceFeaturizer",
     "sklss._molecules:AlignedCoordinates",

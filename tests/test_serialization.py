@@ -216,23 +216,33 @@ def test_encoders_from_scikit_learn_and_deeptime(data, tmp_path):
         )
 
 
-def test_feature_union_encoder_round_trips(data, tmp_path):
+@pytest.mark.parametrize("union", ["sklss", "sklearn"])
+def test_feature_union_encoder_round_trips(data, tmp_path, union):
     # The SRV's slow coordinates plus principal components (as `sklss demo` builds).
     from sklearn.decomposition import PCA
-    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if union == "sklss":  # for lists of trajectories
+        FeatureUnion, X = sklss.FeatureUnion, data
+    else:
+        from sklearn.pipeline import FeatureUnion
+
+        X = data[0]
     encoder = FeatureUnion(
         [
             ("srv", SRVTransformer(n_components=1, hidden_layer_sizes=(8,))),
-            ("structure", make_pipeline(StandardScaler(), PCA(n_components=1))),
+            (
+                "structure",
+                FrameWise(make_pipeline(StandardScaler(), PCA(n_components=1))),
+            ),
         ]
     )
     sim = small_simulator(lagtime=2, random_state=0).set_params(encoder=encoder)
-    _quiet_fit(sim, data[0], y=data[0])
+    _quiet_fit(sim, X, y=X)
     sklss.save(sim, tmp_path / "union.sklss")
     loaded = sklss.load(tmp_path / "union.sklss")
-    assert isinstance(loaded.encoder_, FeatureUnion)
+    assert type(loaded.encoder_) is FeatureUnion
     np.testing.assert_array_equal(sim.transform(data[1]), loaded.transform(data[1]))
     np.testing.assert_array_equal(
         sim.sample(10, random_state=2).latent, loaded.sample(10, random_state=2).latent

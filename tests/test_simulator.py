@@ -498,13 +498,17 @@ def test_failed_fit_leaves_the_simulator_as_it_was(data, fitted):
 
 def test_estimators_inside_a_feature_union_encoder_are_seeded_and_lagged(data):
     from sklearn.decomposition import PCA
-    from sklearn.pipeline import FeatureUnion
 
-    X = data[0]
+    from sklss import FeatureUnion, FrameWise
+
+    X = data[:2]
     encoder = FeatureUnion(
         [
             ("srv", SRVTransformer(n_components=1, max_epochs=5)),
-            ("structure", make_pipeline(StandardScaler(), PCA(n_components=1))),
+            (
+                "structure",
+                FrameWise(make_pipeline(StandardScaler(), PCA(n_components=1))),
+            ),
         ]
     )
 
@@ -526,13 +530,15 @@ def test_estimators_inside_a_feature_union_encoder_are_seeded_and_lagged(data):
     srv = sim.encoder_.transformer_list[0][1]
     assert srv.lagtime == 3 and srv.random_state is not None
     assert encoder.get_params()["srv__random_state"] is None  # the user's object
-    np.testing.assert_array_equal(sim.transform(X), fitted_latent(0).transform(X))
+    Z = np.concatenate(sim.transform(X))
+    np.testing.assert_array_equal(Z, np.concatenate(fitted_latent(0).transform(X)))
     assert not np.array_equal(
-        sim.transform(X)[:, 0], fitted_latent(1).transform(X)[:, 0]
+        Z[:, 0], np.concatenate(fitted_latent(1).transform(X))[:, 0]
     )
-    # The structural coordinate is the data's leading principal component.
-    pc = PCA(n_components=1).fit_transform(StandardScaler().fit_transform(X))
-    np.testing.assert_allclose(sim.transform(X)[:, 1], pc[:, 0], atol=1e-10)
+    # The structural coordinate is the leading principal component of all frames.
+    frames = np.concatenate(X)
+    pc = PCA(n_components=1).fit_transform(StandardScaler().fit_transform(frames))
+    np.testing.assert_allclose(Z[:, 1], pc[:, 0], atol=1e-10)
 
 
 def test_pipeline_encoder_never_pairs_frames_of_two_trajectories():
