@@ -158,16 +158,16 @@ def _encoder(n_slow, n_structural, srv_params):
     variations.
     """
     from sklearn.decomposition import PCA
-    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from . import SRVTransformer
+    from . import FeatureUnion, FrameWise, SRVTransformer
 
     srv = SRVTransformer(n_components=n_slow, **srv_params)
     if n_structural == 0:
         return srv
-    structure = make_pipeline(StandardScaler(), PCA(n_components=n_structural))
-    return FeatureUnion([("srv", srv), ("structure", structure)])
+    pca = make_pipeline(StandardScaler(), PCA(n_components=n_structural))
+    return FeatureUnion([("srv", srv), ("structure", FrameWise(pca))])
 
 
 def _alanine(out, sizes, opts, seed, verbose, log):
@@ -250,6 +250,7 @@ def _alanine(out, sizes, opts, seed, verbose, log):
         lagtime=lagtime,
         coordinates=AlignedCoordinates("element != H"),
         timestep=dt,
+        time_unit="ps",
         random_state=seed,
     )
     log("fitting the latent space simulator (SRV encoder, MDN propagator, cWGAN)")
