@@ -42,22 +42,43 @@ def _count_parameters(est):
     return total
 
 
+_SHOWN_PARAMETERS = (
+    "lagtime",
+    "n_components",
+    "n_kernels",
+    "hidden_layer_sizes",
+    "activation",
+    "noise_dim",
+)
+
+
+def _summary(est):
+    """``Name(key=value, ...)``; the parts of a union, pipeline or FrameWise."""
+    if hasattr(est, "transformer_list"):
+        shown = ", ".join(f"{n}: {_summary(e)}" for n, e in est.transformer_list)
+    elif hasattr(est, "steps"):
+        shown = " -> ".join(_summary(e) for _, e in est.steps)
+    elif type(est).__name__ == "FrameWise":
+        shown = _summary(getattr(est, "transformer_", est.transformer))
+    else:
+        params = est.get_params(deep=False)
+        shown = ", ".join(
+            f"{k}={params[k]!r}" for k in _SHOWN_PARAMETERS if k in params
+        )
+    return f"{type(est).__name__}({shown})"
+
+
+def _count_all_parameters(est):
+    parts = [e for _, e in getattr(est, "transformer_list", getattr(est, "steps", []))]
+    return _count_parameters(est) + sum(_count_all_parameters(e) for e in parts)
+
+
 def _describe(name, est):
     if est is None:
         return f"  {name:<11s} none"
-    params = est.get_params(deep=False)
-    keys = (
-        "lagtime",
-        "n_components",
-        "n_kernels",
-        "hidden_layer_sizes",
-        "activation",
-        "noise_dim",
-    )
-    shown = ", ".join(f"{k}={params[k]!r}" for k in keys if k in params)
-    n = _count_parameters(est)
+    n = _count_all_parameters(est)
     weights = f", {n:,} weights" if n else ""
-    return f"  {name:<11s} {type(est).__name__}({shown}){weights}"
+    return f"  {name:<11s} {_summary(est)}{weights}"
 
 
 def _info(args):

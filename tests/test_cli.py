@@ -102,6 +102,33 @@ def test_info_describes_the_model(model_path, capsys):
     assert f"sklss {sklss.__version__}, torch" in text and "numpy" in text
 
 
+def test_info_lists_the_parts_of_a_composite_encoder(tmp_path, capsys):
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = [_two_state_features(400, s) for s in range(2)]
+    pca = sklss.FrameWise(make_pipeline(StandardScaler(), PCA(n_components=1)))
+    encoder = sklss.FeatureUnion(
+        [("srv", sklss.SRVTransformer(n_components=1)), ("structure", pca)]
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        sim = small_simulator(lagtime=2).set_params(encoder=encoder).fit(data)
+    sklss.save(sim, tmp_path / "union.sklss")
+    assert main(["info", str(tmp_path / "union.sklss")]) == 0
+    line = next(
+        x for x in capsys.readouterr().out.splitlines() if "encoder" in x.split()[:1]
+    )
+    srv = sim.encoder_.transformer_list[0][1]
+    n_weights = sum(p.numel() for p in srv.network_.parameters())
+    assert line.split(None, 1)[1] == (
+        "FeatureUnion(srv: SRVTransformer(lagtime=2, n_components=1, "
+        "hidden_layer_sizes=(100, 100), activation='tanh'), structure: FrameWise("
+        f"Pipeline(StandardScaler() -> PCA(n_components=1)))), {n_weights:,} weights"
+    )
+
+
 @pytest.mark.parametrize("content", [b"", b"garbage bytes"])
 def test_bad_model_file_gives_a_clear_error(tmp_path, capsys, content):
     bad = tmp_path / "bad.sklss"
