@@ -54,11 +54,13 @@ _SHOWN_PARAMETERS = (
 
 def _summary(est):
     """``Name(key=value, ...)``; the parts of a union, pipeline or FrameWise."""
+    from ._framewise import FrameWise
+
     if hasattr(est, "transformer_list"):
         shown = ", ".join(f"{n}: {_summary(e)}" for n, e in est.transformer_list)
     elif hasattr(est, "steps"):
         shown = " -> ".join(_summary(e) for _, e in est.steps)
-    elif type(est).__name__ == "FrameWise":
+    elif isinstance(est, FrameWise):
         shown = _summary(getattr(est, "transformer_", est.transformer))
     else:
         params = est.get_params(deep=False)
