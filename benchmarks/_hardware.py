@@ -27,3 +27,16 @@ def linear_flops(module):
         for m in module.modules()
         if isinstance(m, torch.nn.Linear)
     )
+
+
+def best_times(functions, repeats):
+    """Best wall time of each of ``functions`` over ``repeats`` rounds, the
+    functions taking turns within each round: on a shared machine whose speed
+    drifts, each one then sees the same quiet and busy spells."""
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for i, fn in enumerate(functions):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best

@@ -14,12 +14,11 @@ Run::
 """
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import torch
-from _hardware import gemm_rate, linear_flops
+from _hardware import best_times, gemm_rate, linear_flops
 from sklearn.exceptions import ConvergenceWarning
 
 from sklss import MDNPropagator
@@ -70,15 +69,6 @@ def fitted_propagator(device):
     return mdn, Z
 
 
-def timed(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main(argv=None):
     """Run the benchmark, print its table and return summary rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,7 +81,7 @@ def main(argv=None):
     mdn, Z = fitted_propagator(args.device)
     scale = 0.2 if args.quick else 1.0
     cases = [(1, int(20_000 * scale)), (1000, int(1_000 * scale))]
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 7
     summary = []
     rate = gemm_rate()
     # The network's matrix products at the machine's matrix-product rate.
@@ -111,11 +101,12 @@ def main(argv=None):
         start = Z[np.arange(n_traj) % len(Z)]
         straightforward_sample(mdn, start, 10, 0)  # warm-up
         mdn.sample(start, 10, random_state=0)
-        t_ref = timed(
-            lambda s=start, n=n_steps: straightforward_sample(mdn, s, n, 0), repeats
-        )
-        t_new = timed(
-            lambda s=start, n=n_steps: mdn.sample(s, n, random_state=0), repeats
+        t_ref, t_new = best_times(
+            [
+                lambda s=start, n=n_steps: straightforward_sample(mdn, s, n, 0),
+                lambda s=start, n=n_steps: mdn.sample(s, n, random_state=0),
+            ],
+            repeats,
         )
         r_ref = n_traj * n_steps / t_ref
         r_new = n_traj * n_steps / t_new

@@ -58,7 +58,7 @@ _SIGMA_MAX = 4.0
 _CHUNK_SCALARS = 1 << 18
 # Up to this many parallel trajectories the CPU sampler runs on numpy/BLAS, whose
 # per-call overhead is a few times smaller than torch's (see benchmarks/bench_mdn.py).
-_NUMPY_MAX_TRAJECTORIES = 256
+_NUMPY_MAX_TRAJECTORIES = 512
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
@@ -76,16 +76,23 @@ def _kernel_parameters(mean_pre, scale_pre, xp=torch):
     _SIGMA_MIN``, between ``_SIGMA_MIN`` and ``_SIGMA_MAX``, so that every sampled
     frame is finite.
     """
-    mean = xp.tanh(mean_pre * 0.5) * (1.0 + _MEAN_MARGIN)
     if xp is torch:
+        # 0-d CPU tensors (usable with tensors on any device): Python numbers
+        # would be converted on every call, a cost in the sampler's step loop.
+        half, reach, low = _TORCH_CONSTANTS
+        mean = torch.tanh(mean_pre * half) * reach
         spread = torch.nn.functional.softplus(scale_pre).clamp(
             max=_SIGMA_MAX - _SIGMA_MIN
         )
-    else:
-        spread = np.minimum(
-            _np_softplus(scale_pre), np.float32(_SIGMA_MAX - _SIGMA_MIN)
-        )
-    return mean, spread + _SIGMA_MIN
+        return mean, spread + low
+    mean = np.tanh(mean_pre * np.float32(0.5)) * np.float32(1.0 + _MEAN_MARGIN)
+    spread = np.minimum(_np_softplus(scale_pre), np.float32(_SIGMA_MAX - _SIGMA_MIN))
+    return mean, spread + np.float32(_SIGMA_MIN)
+
+
+_TORCH_CONSTANTS = tuple(
+    torch.tensor(v, dtype=torch.float32) for v in (0.5, 1.0 + _MEAN_MARGIN, _SIGMA_MIN)
+)
 
 
 class MDNPropagator(BaseNetwork):
@@ -817,7 +824,7 @@ class MDNPropagator(BaseNetwork):
         chunks and frames are written chunk by chunk into the output, so memory
         beyond the output itself stays constant (100 trajectories of 1e6 steps in
         3 components need 1.2 GB as float32). The kernel is chosen by inverse-CDF
-        sampling with one uniform number per step; on the CPU and for up to 256
+        sampling with one uniform number per step; on the CPU and for up to 512
         trajectories the loop runs on numpy/BLAS, which has less per-call overhead.
         """
         check_is_fitted(self)
@@ -878,10 +885,13 @@ class MDNPropagator(BaseNetwork):
         use_numpy = device.type == "cpu" and n_traj <= _NUMPY_MAX_TRAJECTORIES
         single_path = use_numpy and n_traj == 1
         stepper = (self._numpy_stepper if use_numpy else self._torch_stepper)(n_traj)
-        chunk = max(1, min(n_steps, _CHUNK_SCALARS // (n_traj * (d + self.n_kernels))))
+        # Random numbers per step: d normal and one uniform per trajectory (K
+        # uniforms on the single-trajectory path).
+        per_step = n_traj * (d + (self.n_kernels if single_path else 1))
+        chunk = max(1, min(n_steps, _CHUNK_SCALARS // per_step))
         state = self._to_internal(S).astype(np.float32)
-        if not use_numpy:
-            state = torch.from_numpy(state).to(device)
+        if not use_numpy:  # the torch sampler's state is (d, n_traj)
+            state = torch.from_numpy(np.ascontiguousarray(state.T)).to(device)
         bar = None
         if self.verbose:
             from tqdm.auto import tqdm
@@ -900,12 +910,16 @@ class MDNPropagator(BaseNetwork):
                         device=device,
                     )
                     eps = torch.randn(
-                        (T, n_traj, d), generator=generator, device=device
+                        (T, n_traj, d) if use_numpy else (T, d, n_traj),
+                        generator=generator,
+                        device=device,
                     )
                     frames, state = stepper(state, u, eps)
                     block = out3[:, done + 1 : done + 1 + T, :]
-                    # (T, n, d) internal -> (n, T, d) user units, straight into out.
-                    np.multiply(frames.transpose(1, 0, 2), scale, out=block)
+                    # Internal units ((T, n, d) from numpy, (T, d, n) from torch)
+                    # -> user units (n, T, d), straight into out.
+                    frames = frames.transpose((1, 0, 2) if use_numpy else (2, 0, 1))
+                    np.multiply(frames, scale, out=block)
                     block += center
                     done += T
                     if bar is not None:
@@ -928,28 +942,47 @@ class MDNPropagator(BaseNetwork):
         return layers
 
     def _torch_stepper(self, n_traj):
+        """The batched sampler on torch.
+
+        The hidden layers run batch-major, as matrix products are fastest here;
+        the output layer is split so that the mixture logits come out
+        feature-major, ``(K, n_traj)``: the kernel choice, the bulk of each step's
+        elementwise work, then runs along contiguous rows of trajectories. The
+        state and the frames are feature-major too, ``(d, n_traj)``, the layout
+        of the noise.
+        """
         K, d = self.n_kernels, self.n_features_in_
         dev = next(self.network_.parameters()).device
-        forward = BufferedForward(self.network_, n_traj, dev)
-        # Column indices of kernel c's mean and scale pre-activations in the fused
-        # output layer: K + c*d + j and K + K*d + c*d + j.
-        offsets = torch.arange(d, device=dev) + K
-        offsets = torch.cat([offsets, offsets + K * d])[None, :]
-        kmax = torch.tensor(K - 1, device=dev)
+        *hidden, last = self.network_
+        hidden = BufferedForward(hidden, n_traj, dev) if hidden else None
+        logit_weight, logit_bias = last.weight[:K], last.bias[:K, None]
+        kernel_weight_t, kernel_bias = last.weight[K:].t(), last.bias[K:]
+        logits = torch.empty((K, n_traj), device=dev)
+        kernels = torch.empty((n_traj, 2 * K * d), device=dev)
+        # Flat indices into ``kernels`` of kernel 0's mean and scale
+        # pre-activations, (2d, n_traj); kernel c is c*d further.
+        rows = torch.arange(d, device=dev)
+        first = torch.cat([rows, rows + K * d])[:, None] + 2 * K * d * torch.arange(
+            n_traj, device=dev
+        )
 
         def run(state, u, eps):
             T = len(u)
-            frames = torch.empty((T, n_traj, d), device=dev)
+            frames = torch.empty((T, d, n_traj), device=dev)
             x = state
             for t in range(T):
-                h = forward(x)
-                logits = h[:, :K]
-                p = torch.exp(logits - logits.amax(dim=1, keepdim=True))
-                cdf = torch.cumsum(p, dim=1)
-                c = (cdf < u[t, :, None] * cdf[:, -1:]).sum(dim=1, keepdim=True)
-                c = torch.minimum(c, kmax)
-                sel = torch.gather(h, 1, offsets + c * d)
-                mean, sigma = _kernel_parameters(sel[:, :d], sel[:, d:])
+                h = x.T if hidden is None else hidden(x.T)
+                torch.addmm(logit_bias, logit_weight, h.T, out=logits)
+                torch.addmm(kernel_bias, h, kernel_weight_t, out=kernels)
+                cdf = torch.exp(logits - logits.amax(dim=0, keepdim=True))
+                cdf.cumsum_(dim=0)
+                # Kernel c = #{k : cdf_k < u * cdf_K}, counted in floating point
+                # as (K - sum_k sign(cdf_k - u cdf_K)) / 2: rounding down counts a
+                # tie as not below.
+                below = torch.sub(cdf, u[t] * cdf[-1], out=cdf).sign_().sum(dim=0)
+                c = below.sub_(K).mul_(-0.5).long().clamp_(0, K - 1)
+                sel = torch.take(kernels, first + c * d)
+                mean, sigma = _kernel_parameters(sel[:d], sel[d:])
                 x = torch.addcmul(mean, sigma, eps[t], out=frames[t])
             return frames.cpu().numpy(), x
 

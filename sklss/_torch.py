@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import functools
 import numbers
 import warnings
 
@@ -116,28 +117,31 @@ class BufferedForward:
     """
 
     def __init__(self, network, batch_size, device):
-        self.layers = []  # [weight, bias, [activation modules]]
+        self.layers = []  # [transposed weight, bias, [in-place activations]]
         for module in network:
             if isinstance(module, torch.nn.Linear):
-                self.layers.append([module.weight, module.bias, []])
+                self.layers.append([module.weight.t(), module.bias, []])
             elif not self.layers:
                 raise TypeError(f"{network!r} must start with a Linear layer")
             else:
-                self.layers[-1][2].append(module)
+                inplace = _INPLACE.get(type(module))
+                self.layers[-1][2].append(
+                    module if inplace is None else functools.partial(inplace, module)
+                )
         self.buffers = [
-            torch.empty((batch_size, W.shape[0]), device=device)
-            for W, _, _ in self.layers
+            torch.empty((batch_size, Wt.shape[1]), device=device)
+            for Wt, _, _ in self.layers
         ]
 
     def __call__(self, x):
         h = x
-        for (W, b, activations), buffer in zip(self.layers, self.buffers, strict=True):
-            out = buffer[: len(x)]
-            torch.addmm(b, h, W.t(), out=out)
+        n = len(x)
+        for (Wt, b, activations), buffer in zip(self.layers, self.buffers, strict=True):
+            out = buffer[:n]
+            torch.addmm(b, h, Wt, out=out)
             h = out
-            for m in activations:
-                inplace = _INPLACE.get(type(m))
-                h = m(h) if inplace is None else inplace(m, h)
+            for activation in activations:
+                h = activation(h)
         return h
 
 

@@ -261,13 +261,27 @@ def test_long_sample_is_chunked(fitted, data):
     assert np.abs(s).max() < 5
 
 
-@pytest.mark.parametrize("n_traj", [1, 2, 256, 4000])
+@pytest.mark.parametrize("n_traj", [1, 2, 512, 4000])
 def test_one_step_samples_follow_the_mixture(fitted, n_traj):
     """Kolmogorov-Smirnov test of sampled transitions against the learned mixture.
 
-    One trajectory runs the numpy single path (Gumbel-max kernel choice), 2 to 256
+    One trajectory runs the numpy single path (Gumbel-max kernel choice), 2 to 512
     the batched numpy path, more the batched torch path (inverse-CDF choice).
     """
+    _check_one_step_samples(fitted, n_traj)
+
+
+@pytest.mark.parametrize("n_traj", [2, 1000])
+def test_one_step_samples_without_hidden_layers(data, n_traj):
+    # A single linear layer: the batched samplers have no hidden layers to run.
+    mdn = _quiet(
+        MDNPropagator(n_kernels=3, hidden_layer_sizes=(), max_epochs=5, random_state=0),
+        data,
+    )
+    _check_one_step_samples(mdn, n_traj)
+
+
+def _check_one_step_samples(fitted, n_traj):
     z0 = np.array([0.9, -0.4])
     n_runs = max(1, 4000 // n_traj)
     x = np.concatenate(
