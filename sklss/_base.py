@@ -321,6 +321,14 @@ class TrainingPlan:
     # preliminary fit), for ``_finalize`` to return.
     fitted: dict = field(default_factory=dict)
 
+    def final(self, module):
+        """The module to keep after training: the weight average of ``module``
+        where a :class:`WeightAveraging` callback kept one, else ``module``."""
+        for callback in self.callbacks:
+            if isinstance(callback, WeightAveraging) and callback.module is module:
+                return callback.average.module
+        return module
+
 
 class WeightAveraging(Callback):
     """Exponential moving average of a module's weights (Yazıcı et al. 2019).

@@ -778,10 +778,9 @@ class CWGANDecoder(BaseNetwork):
             fitted.update(mean_network_=None, mean_scaler_=None)
         if "scale_network_" not in modules:
             fitted.update(scale_network_=None)
-        generator = modules["generator_"]
-        for callback in plan.callbacks:
-            if isinstance(callback, WeightAveraging):
-                generator = fitted["generator_"] = callback.average.module.eval()
+        generator = plan.final(modules["generator_"])
+        if generator is not modules["generator_"]:
+            fitted["generator_"] = generator.eval()
         # The last generator update is not seen by any loss: the generator is
         # checked on the training positions (finite weights can still overflow).
         Z = modules["z_scaler_"].to_tensor(data.arrays["Z"], device, "Z")

@@ -432,10 +432,9 @@ class MDNPropagator(BaseNetwork):
             "data_min_": data.arrays["data_min"],
             "data_max_": data.arrays["data_max"],
         }
-        network = modules["network_"]
-        for callback in plan.callbacks:
-            if isinstance(callback, WeightAveraging):
-                network = fitted["network_"] = callback.average.module
+        network = plan.final(modules["network_"])
+        if network is not modules["network_"]:
+            fitted["network_"] = network
         network.eval()
         return fitted
 
