@@ -5,7 +5,9 @@ ReLU hidden layers), fitted briefly on a synthetic 3-D latent trajectory; both
 samplers use the same fitted network in the same run. The straightforward loop is
 what one writes first in torch on the fitted network (``network_``, in the scaled
 units of ``scaler_``): per step a forward pass, softmax, ``torch.multinomial``,
-gathering the chosen kernel's mean and scale, and fresh Gaussian noise.
+gathering the chosen kernel's mean and scale, and fresh Gaussian noise. Each rate
+is the best of 7 repetitions in which the two samplers take turns, so that both
+see the same quiet and busy spells of a shared machine.
 
 Run::
 
