@@ -147,29 +147,6 @@ def run_demo(
     return report
 
 
-def _encoder(n_slow, n_structural, srv_params):
-    """The SRV's slow coordinates, then the leading principal components of the
-    standardised features as structural coordinates for the decoder.
-
-    The SRV's coordinates beyond the slow ones have eigenvalues near zero at the
-    lag time: any function uncorrelated with the slow ones scores about the same,
-    so which structure they resolve changes from one training seed to the next.
-    Principal components are fixed by the data and hold its largest structural
-    variations.
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from . import FeatureUnion, FrameWise, SRVTransformer
-
-    srv = SRVTransformer(n_components=n_slow, **srv_params)
-    if n_structural == 0:
-        return srv
-    pca = make_pipeline(StandardScaler(), PCA(n_components=n_structural))
-    return FeatureUnion([("srv", srv), ("structure", FrameWise(pca))])
-
-
 def _alanine(out, sizes, opts, seed, verbose, log):
     """The alanine dipeptide study; ``opts`` holds ``run_demo``'s checked options."""
     from . import (
@@ -183,7 +160,7 @@ def _alanine(out, sizes, opts, seed, verbose, log):
         TorsionFeaturizer,
     )
     from .datasets import load_alanine_dipeptide
-    from .model_selection import select_dimension, select_lagtime
+    from .model_selection import make_encoder, select_dimension, select_lagtime
 
     report = {"system": "alanine-dipeptide", "thresholds": THRESHOLDS}
     timings = {}
@@ -242,7 +219,7 @@ def _alanine(out, sizes, opts, seed, verbose, log):
     if n_slow is None:  # the latent dimension was given: all SRV coordinates
         encoder = SRVTransformer(n_components=n_components, **sizes["srv"])
     else:
-        encoder = _encoder(n_slow, n_components - n_slow, sizes["srv"])
+        encoder = make_encoder(n_slow, n_components - n_slow, **sizes["srv"])
     sim = LatentSpaceSimulator(
         encoder=encoder,
         propagator=MDNPropagator(verbose=verbose, **sizes["mdn"]),

@@ -179,11 +179,12 @@ def selection_summary(lagtime, n_components, n_slow, selection, spectrum, dt):
 
 
 def srv_of(sim):
-    """The SRV of the simulator's encoder: the encoder itself, or the first part
-    of a FeatureUnion that adds structural coordinates."""
+    """The SRV of the simulator's encoder: the encoder itself, or the ``"srv"``
+    part of a union that adds structural coordinates
+    (:func:`sklss.model_selection.make_encoder`)."""
     encoder = sim.encoder_
-    if hasattr(encoder, "transformer_list"):
-        return encoder.transformer_list[0][1]
+    if hasattr(encoder, "named_transformers"):
+        return encoder.named_transformers["srv"]
     return encoder
 
 

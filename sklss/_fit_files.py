@@ -22,6 +22,9 @@ from ._version import __version__
 LAG_CANDIDATES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # Most latent components scanned by the automatic dimension selection.
 MAX_COMPONENTS = 5
+# Principal components of the standardised features added to the slow SRV
+# coordinates when the latent dimension is selected (as ``sklss demo`` does).
+N_STRUCTURAL = 2
 FEATURES = ("torsions", "distances", "torsions+distances")
 
 
@@ -85,7 +88,8 @@ def fit_from_files(args, log=print):
         featurize_to_zarr,
         save,
     )
-    from .model_selection import select_dimension, select_lagtime
+    from ._demo_report import coordinate_names, srv_of
+    from .model_selection import make_encoder, select_dimension, select_lagtime
 
     lagtime = _auto_or_int(args.lagtime, "--lagtime")
     n_components = _auto_or_int(args.n_components, "--n-components")
@@ -177,10 +181,13 @@ def fit_from_files(args, log=print):
             selection = select_lagtime(X, candidates, estimator=scan)
             lagtime = selection.lagtime
             spectrum = selection.estimator
+        n_slow = None
         if n_components is None:
             if selection is None:
                 spectrum = scan.set_params(lagtime=lagtime).fit(X)
-            n_components, _ = select_dimension(spectrum.eigenvalues_)
+            _, n_slow = select_dimension(spectrum.eigenvalues_)
+            # Principal components cannot outnumber the features.
+            n_components = n_slow + min(N_STRUCTURAL, X.n_features)
         log(
             f"  lag time {lagtime} frames"
             + (f" ({lagtime * dt:g} ps)" if timestep is not None else "")
@@ -191,6 +198,7 @@ def fit_from_files(args, log=print):
             "lagtime": lagtime * dt,
             "unit": unit,
             "n_components": n_components,
+            "n_slow": n_slow,
             "selected": {
                 "lagtime": args.lagtime in (None, "auto"),
                 "n_components": args.n_components in (None, "auto"),
@@ -209,8 +217,14 @@ def fit_from_files(args, log=print):
                 mdtraj.load(f, top=top, stride=args.stride, atom_indices=decoder_atoms)
                 for f in X.files
             ]
+        if n_slow is None:  # the latent dimension was given: all SRV coordinates
+            encoder = SRVTransformer(n_components=n_components, **epochs)
+        else:
+            encoder = make_encoder(
+                n_slow, n_components - n_slow, incremental=True, **epochs
+            )
         sim = LatentSpaceSimulator(
-            encoder=SRVTransformer(n_components=n_components, **epochs),
+            encoder=encoder,
             propagator=MDNPropagator(**epochs),
             decoder=None if y is None else CWGANDecoder(**epochs),
             lagtime=lagtime,
@@ -222,7 +236,10 @@ def fit_from_files(args, log=print):
         )
         log("fitting the latent space simulator")
         sim.fit(X, y=y)
-    enc, prop = sim.encoder_, sim.propagator_
+    enc, prop = srv_of(sim), sim.propagator_
+    networks = {"encoder": enc, "propagator": prop}
+    if sim.decoder_ is not None:
+        networks["decoder"] = sim.decoder_
     summary["validation"] = {
         "eigenvalues": enc.eigenvalues_.tolist(),
         "timescales": (np.asarray(enc.timescales_) * dt).tolist(),
@@ -231,16 +248,9 @@ def fit_from_files(args, log=print):
         "propagator_validation_log_likelihood": (
             None if _scores(prop) is None else -_scores(prop)
         ),
-        "epochs": {
-            name: getattr(sim, f"{name}_").n_epochs_
-            for name in ("encoder", "propagator", "decoder")
-            if getattr(sim, f"{name}_", None) is not None
-        },
-        "converged": {
-            name: bool(getattr(sim, f"{name}_").converged_)
-            for name in ("encoder", "propagator", "decoder")
-            if getattr(sim, f"{name}_", None) is not None
-        },
+        "coordinates": coordinate_names(sim),
+        "epochs": {name: net.n_epochs_ for name, net in networks.items()},
+        "converged": {name: bool(net.converged_) for name, net in networks.items()},
     }
     summary["warnings"] = sorted({str(w.message) for w in caught})
     if out.exists():
@@ -267,6 +277,14 @@ def format_summary(summary):
         lines.append(
             f"  process {i + 1}         eigenvalue {ev:.3f}, time scale {ts:.4g} {unit}"
         )
+    lines.append(
+        f"  latent            {', '.join(v['coordinates'])}"
+        + (
+            " (slow SRV coordinates, then principal components of the features)"
+            if any(c.startswith("pc") for c in v["coordinates"])
+            else " (SRV coordinates)"
+        )
+    )
     if v["encoder_validation_vamp2"] is not None:
         lines.append(
             f"  encoder           VAMP-2 {v['encoder_validation_vamp2']:.3f} on "

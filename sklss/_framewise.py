@@ -9,6 +9,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import check_component
 from ._data import check_output_container, check_trajectories, mirror
+from ._store import LazyTrajectory, check_finite_chunk, is_lazy
+
+# Frames per partial_fit call when a feature store is streamed through FrameWise.
+_STREAM_BATCH = 8192
 
 __all__ = ["FeatureUnion", "FrameWise"]
 
@@ -22,6 +26,13 @@ class FrameWise(TransformerMixin, BaseEstimator):
     and transforms each trajectory separately, so that a list in gives a list out and
     the trajectory boundaries survive for the time-lagged steps that follow in a
     :class:`~sklearn.pipeline.Pipeline`.
+
+    Trajectories of a feature store (:func:`open_feature_store`) are streamed: a
+    transformer with ``partial_fit`` (:class:`~sklearn.preprocessing.StandardScaler`,
+    :class:`~sklearn.decomposition.IncrementalPCA`, ...), or a
+    :class:`~sklearn.pipeline.Pipeline` of such steps, is fitted batch by batch
+    and ``transform`` reads the store in chunks, so the features are never loaded
+    whole. Any other transformer is fitted on all frames read into memory.
 
     Parameters
     ----------
@@ -76,7 +87,12 @@ class FrameWise(TransformerMixin, BaseEstimator):
         """
         check_component(self.transformer, "transformer", ("fit", "transform"))
         trajs = check_trajectories(self, X, reset=True)
-        transformer = clone(self.transformer).fit(trajs.concatenate())
+        transformer = clone(self.transformer)
+        steps = _streamable_steps(transformer) if is_lazy(trajs) else None
+        if steps is None:
+            transformer.fit(trajs.concatenate())
+        else:
+            _stream_fit(steps, trajs)
         self.transformer_ = transformer
         self.n_features_out_ = np.shape(transformer.transform(trajs[0][:1]))[1]
         return self
@@ -138,8 +154,14 @@ class FrameWise(TransformerMixin, BaseEstimator):
     def _apply(self, method, trajs):
         """``transformer_.<method>`` on every trajectory; non-finite results refused."""
         # Overflow is reported below, as an error naming X.
+        apply = getattr(self.transformer_, method)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = [np.asarray(getattr(self.transformer_, method)(t)) for t in trajs]
+            out = [
+                np.concatenate([np.asarray(apply(x)) for _, x in t.iter_chunks()])
+                if isinstance(t, LazyTrajectory)
+                else np.asarray(apply(t))
+                for t in trajs
+            ]
         for i, o in enumerate(out):
             if o.dtype.kind in "fc" and not np.all(np.isfinite(o)):
                 where = f"X[{i}]" if trajs.is_list else "X"
@@ -165,6 +187,49 @@ class FrameWise(TransformerMixin, BaseEstimator):
             else ["float64"]
         )
         return tags
+
+
+def _streamable_steps(transformer):
+    """The transformer's steps when every one has ``partial_fit`` (a Pipeline's
+    steps in order, or the transformer alone); None otherwise."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(transformer, Pipeline):
+        steps = [s for _, s in transformer.steps if s not in (None, "passthrough")]
+    else:
+        steps = [transformer]
+    if steps and all(hasattr(s, "partial_fit") for s in steps):
+        return steps
+    return None
+
+
+def _frame_batches(trajs):
+    """All frames of the trajectories in batches of ``_STREAM_BATCH`` (the last
+    one holds the remainder too, so no batch is tiny), checked to be finite."""
+    pending, n_pending = [], 0
+    for i, t in enumerate(trajs):
+        label = f"X[{i}]" if trajs.is_list else "X"
+        chunks = t.iter_chunks() if isinstance(t, LazyTrajectory) else [(0, t)]
+        for start, x in chunks:
+            check_finite_chunk(x, label, start)
+            pending.append(x)
+            n_pending += len(x)
+            while n_pending >= 2 * _STREAM_BATCH:
+                frames = np.concatenate(pending)
+                yield frames[:_STREAM_BATCH]
+                pending, n_pending = [frames[_STREAM_BATCH:]], n_pending - _STREAM_BATCH
+    if n_pending:
+        yield np.concatenate(pending)
+
+
+def _stream_fit(steps, trajs):
+    """Fit each step by ``partial_fit`` over all frames, each step on the output
+    of the steps before it (one pass over the data per step)."""
+    for k, step in enumerate(steps):
+        for frames in _frame_batches(trajs):
+            for done in steps[:k]:
+                frames = done.transform(frames)
+            step.partial_fit(frames)
 
 
 class FeatureUnion(_SklearnFeatureUnion):

@@ -64,6 +64,7 @@ _ALLOWED_CLASSES = {
     "sklearn.preprocessing._data:MinMaxScaler",
     "sklearn.preprocessing._data:MaxAbsScaler",
     "sklearn.decomposition._pca:PCA",
+    "sklearn.decomposition._incremental_pca:IncrementalPCA",
     "deeptime.decomposition._tica:TICA",
     "deeptime.decomposition._vamp:VAMP",
     "deeptime.decomposition._koopman:CovarianceKoopmanModel",
@@ -301,8 +302,8 @@ def save(estimator, path):
     estimator : estimator
         A sklss estimator (``SRVTransformer``, ``MDNPropagator``, ``CWGANDecoder``,
         ``LatentSpaceSimulator``, ``FrameWise``, a featurizer), or a scikit-learn
-        ``Pipeline``/``FeatureUnion``/scaler/``PCA`` or deeptime ``TICA``/``VAMP``
-        used as an encoder.
+        ``Pipeline``/``FeatureUnion``/scaler/``PCA``/``IncrementalPCA`` or
+        deeptime ``TICA``/``VAMP`` used as an encoder.
     path : str or path-like
         Where to write; must end with ``.sklss``. An existing file is replaced
         atomically (a failed save leaves it as it was).

@@ -18,7 +18,7 @@ from ._data import (
     check_real_array,
     check_trajectories,
 )
-from ._framewise import FrameWise
+from ._framewise import FeatureUnion, FrameWise
 from ._torch import TorchEstimatorMixin, seed_from_random_state
 from ._warnings import summarised_warnings
 
@@ -47,38 +47,55 @@ def _takes_lists(estimator):
 
     sklss estimators, :class:`FrameWise` and deeptime estimators do (and build any
     time-lagged pairs within trajectories); a Pipeline does when its first step
-    does. Any other transformer is fitted on all frames concatenated, which is right
-    for frame-wise transformers (scalers, PCA).
+    does, an sklss :class:`FeatureUnion` when all its parts do. Any other
+    transformer is fitted on all frames concatenated, which is right for
+    frame-wise transformers (scalers, PCA).
     """
     from sklearn.pipeline import Pipeline
 
     if isinstance(estimator, Pipeline):
         return _takes_lists(estimator.steps[0][1])
+    if isinstance(estimator, FeatureUnion):
+        parts = [t for _, t in estimator.transformer_list if t not in _NO_STEP]
+        return bool(parts) and all(_takes_lists(t) for t in parts)
     return isinstance(estimator, (TorchEstimatorMixin, FrameWise)) or type(
         estimator
     ).__module__.startswith("deeptime.")
+
+
+_NO_STEP = (None, "passthrough", "drop")
 
 
 def _per_trajectory(encoder):
     """A Pipeline whose frame-wise steps come before a step that understands
     lists (an SRV, a deeptime TICA) gets those steps wrapped in
     :class:`FrameWise`, so the list of trajectories reaches the time-lagged step
-    whole and no pair is formed across two trajectories. Anything else is
+    whole and no pair is formed across two trajectories. Likewise the frame-wise
+    parts of an sklss :class:`FeatureUnion` with such a part. Anything else is
     returned unchanged."""
     from sklearn.pipeline import Pipeline
 
+    if isinstance(encoder, FeatureUnion):
+        parts = [
+            (name, t if t in _NO_STEP else _per_trajectory(t))
+            for name, t in encoder.transformer_list
+        ]
+        if not any(t not in _NO_STEP and _takes_lists(t) for _, t in parts):
+            return encoder
+        parts = [
+            (name, t if t in _NO_STEP or _takes_lists(t) else FrameWise(t))
+            for name, t in parts
+        ]
+        return encoder.set_params(transformer_list=parts)
     if not isinstance(encoder, Pipeline):
         return encoder
-    aware = [
-        step not in (None, "passthrough") and _takes_lists(step)
-        for _, step in encoder.steps
-    ]
+    aware = [step not in _NO_STEP and _takes_lists(step) for _, step in encoder.steps]
     if not any(aware):
         return encoder
     last = max(i for i, a in enumerate(aware) if a)
     steps = [
         (name, FrameWise(step))
-        if i < last and not aware[i] and step not in (None, "passthrough")
+        if i < last and not aware[i] and step not in _NO_STEP
         else (name, step)
         for i, (name, step) in enumerate(encoder.steps)
     ]

@@ -5,7 +5,9 @@ Markovian at its lag time, and the latent space must hold the processes that it
 should reproduce. Both choices are read off the spectrum of the transfer operator
 estimated at several lag times, the implied-time-scale analysis of Markov state
 modelling: :func:`select_lagtime` scans candidate lag times and applies a
-convergence rule, :func:`select_dimension` counts the slow processes at a lag.
+convergence rule, :func:`select_dimension` counts the slow processes at a lag
+and :func:`make_encoder` builds the encoder of that many slow coordinates plus
+structural ones.
 :func:`split_trajectory` cuts one long trajectory into segments for
 cross-validation by trajectory, and :class:`TrajectoryKFold` folds a list of
 trajectories.
@@ -23,6 +25,7 @@ from ._data import check_int, check_real, check_real_array, check_trajectories
 
 __all__ = [
     "TrajectoryKFold",
+    "make_encoder",
     "select_dimension",
     "select_lagtime",
     "split_trajectory",
@@ -288,9 +291,9 @@ def select_dimension(eigenvalues, *, n_structural=1):
     eigenvalues are near zero at the lag time, an SRV's further eigenfunctions are
     poorly determined (any function uncorrelated with the slow ones scores about
     the same, so the structure they resolve changes with the training seed);
-    ``sklss demo`` therefore takes the leading principal components of the
-    standardised features as its structural coordinates (user guide, "Checking the
-    thermodynamics").
+    :func:`make_encoder` (as ``sklss demo`` and ``sklss fit`` do) therefore takes
+    the leading principal components of the standardised features as the
+    structural coordinates (user guide, "Checking the thermodynamics").
 
     Parameters
     ----------
@@ -345,6 +348,72 @@ def select_dimension(eigenvalues, *, n_structural=1):
     n_structural = check_int(n_structural, "n_structural", 0)
     n_slow = max(1, int(np.sum(lam > np.exp(-1))))
     return min(n_slow + int(n_structural), len(lam)), n_slow
+
+
+def make_encoder(n_slow, n_structural=2, *, incremental=False, **srv_params):
+    """The encoder :func:`select_dimension` describes: slow SRV coordinates, then
+    principal components of the features as structural coordinates.
+
+    The SRV's coordinates beyond the slow ones have eigenvalues near zero at the
+    lag time: any function uncorrelated with the slow ones scores about the same,
+    so which structure they resolve for the decoder changes from one training seed
+    to the next. Principal components of the standardised features are fixed by
+    the data and hold its largest structural variations; the propagator samples
+    them as fast variables. On alanine dipeptide, the slow coordinate and two
+    components explained 94-95 % of the backbone torsions' variance for every seed
+    (user guide, "Checking the thermodynamics").
+
+    Parameters
+    ----------
+    n_slow : int
+        SRV coordinates (the slow processes, e.g. the second value returned by
+        :func:`select_dimension`).
+    n_structural : int, default=2
+        Principal components added; 0 returns the SRV alone.
+    incremental : bool, default=False
+        Use :class:`~sklearn.decomposition.IncrementalPCA`, which
+        :class:`~sklss.FrameWise` fits from a feature store batch by batch without
+        loading it (``PCA`` reads the features into memory).
+    **srv_params
+        Further parameters of the :class:`~sklss.SRVTransformer`.
+
+    Returns
+    -------
+    encoder : FeatureUnion or SRVTransformer
+        A :class:`~sklss.FeatureUnion` of ``("srv", SRVTransformer(n_slow))``
+        and ``("structure", FrameWise(make_pipeline(StandardScaler(),
+        PCA(n_structural))))``, unfitted: a :class:`~sklss.LatentSpaceSimulator`'s
+        encoder.
+
+    Raises
+    ------
+    TypeError
+        ``n_slow`` or ``n_structural`` is not an int.
+    ValueError
+        ``n_slow < 1`` or ``n_structural < 0``.
+
+    Examples
+    --------
+    >>> from sklss.model_selection import make_encoder, select_dimension
+    >>> n_components, n_slow = select_dimension([0.9, 0.2, 0.01])
+    >>> encoder = make_encoder(n_slow, 2, max_epochs=50)
+    >>> [name for name, _ in encoder.transformer_list]
+    ['srv', 'structure']
+    """
+    from sklearn.decomposition import PCA, IncrementalPCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from . import FeatureUnion, FrameWise, SRVTransformer
+
+    n_slow = check_int(n_slow, "n_slow", 1)
+    n_structural = check_int(n_structural, "n_structural", 0)
+    srv = SRVTransformer(n_components=n_slow, **srv_params)
+    if n_structural == 0:
+        return srv
+    pca = (IncrementalPCA if incremental else PCA)(n_components=n_structural)
+    structure = FrameWise(make_pipeline(StandardScaler(), pca))
+    return FeatureUnion([("srv", srv), ("structure", structure)])
 
 
 def split_trajectory(X, n_segments):

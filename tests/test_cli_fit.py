@@ -42,6 +42,10 @@ def fitted(tmp_path_factory):
     return out
 
 
+def store_of(model):
+    return sklss.open_feature_store(model.with_suffix(".features.zarr"))
+
+
 def test_fit_trains_a_molecular_simulator_from_files(fitted, capsys):
     sim = sklss.load(fitted)
     trajs = [md.load(f, top=PSF) for f in (DCD, DCD2)]
@@ -58,14 +62,30 @@ def test_fit_trains_a_molecular_simulator_from_files(fitted, capsys):
     assert scan == [t for t in (1, 2, 5) if t <= min(data["frames"]) // 20]
     assert summary["model_selection"]["lagtime_frames"] == sim.lagtime_ in scan
     assert summary["model_selection"]["n_components"] == sim.n_components_
+    # The slow SRV coordinates, then two principal components of the features.
+    n_slow = summary["model_selection"]["n_slow"]
+    assert sim.n_components_ == n_slow + 2
+    srv, structure = (part for _, part in sim.encoder_.transformer_list)
+    assert srv.n_components == n_slow
     validation = summary["validation"]
-    np.testing.assert_allclose(validation["eigenvalues"], sim.encoder_.eigenvalues_)
+    assert validation["coordinates"] == [f"psi{i + 1}" for i in range(n_slow)] + [
+        "pc1",
+        "pc2",
+    ]
+    np.testing.assert_allclose(validation["eigenvalues"], srv.eigenvalues_)
+    # The principal components are those of the standardised features (numpy).
+    X = np.concatenate([np.asarray(t, dtype=np.float64) for t in store_of(fitted)])
+    std = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
+    evals, evecs = np.linalg.eigh(np.cov(std.T))
+    pca = structure.transformer_[-1]
+    overlap = np.abs(pca.components_ @ evecs[:, ::-1][:, :2])
+    assert np.all(np.diag(overlap) > 0.99), overlap
     assert set(validation["epochs"]) == {"encoder", "propagator", "decoder"}
     assert all(1 <= n <= 3 for n in validation["epochs"].values())
     assert np.isfinite(validation["propagator_validation_log_likelihood"])
     assert summary["sha256"] == sklss._io.file_sha256(fitted)
     # The feature store stays beside the model, one trajectory per file.
-    store = sklss.open_feature_store(fitted.with_suffix(".features.zarr"))
+    store = store_of(fitted)
     assert [len(t) for t in store] == data["frames"]
     # The encoder's features are the store's: the same frames encode the same.
     first = np.asarray(store[0][:5])

@@ -314,3 +314,29 @@ def test_grid_search_winner_lies_where_implied_timescales_converged():
     assert search.best_params_["lagtime"] in converged, (scores, its)
     # Lags far from convergence are clearly worse than the winner.
     assert scores[1] < search.best_score_ - 0.5
+
+
+def test_make_encoder_adds_principal_components_to_the_slow_coordinates():
+    from sklearn.decomposition import PCA, IncrementalPCA
+
+    from sklss import FeatureUnion, FrameWise, SRVTransformer
+    from sklss.model_selection import make_encoder
+
+    encoder = make_encoder(2, 3, max_epochs=7)
+    assert isinstance(encoder, FeatureUnion)
+    parts = dict(encoder.transformer_list)
+    assert isinstance(parts["srv"], SRVTransformer)
+    assert parts["srv"].get_params()["n_components"] == 2
+    assert parts["srv"].get_params()["max_epochs"] == 7
+    assert isinstance(parts["structure"], FrameWise)
+    pca = parts["structure"].transformer[-1]
+    assert type(pca) is PCA and pca.n_components == 3
+    streamed = make_encoder(1, incremental=True)
+    assert type(dict(streamed.transformer_list)["structure"].transformer[-1]) is (
+        IncrementalPCA
+    )
+    assert isinstance(make_encoder(2, 0), SRVTransformer)
+    with pytest.raises(ValueError, match="n_slow"):
+        make_encoder(0)
+    with pytest.raises(TypeError, match="n_structural"):
+        make_encoder(1, 1.5)

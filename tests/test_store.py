@@ -310,3 +310,99 @@ def test_simulator_fits_from_a_feature_store(md_files, tmp_path):
     np.testing.assert_allclose(Z[2], sim.transform(memory)[2], rtol=1e-6, atol=1e-6)
     result = sim.sample(10, n_trajectories=3, random_state=0)
     assert result.latent.shape == (3, 11, 1)
+
+
+class _CountingArray:
+    """A zarr array that records how many frames each read returns."""
+
+    def __init__(self, array):
+        self._array, self.reads = array, []
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __getitem__(self, key):
+        out = self._array[key]
+        self.reads.append(len(out))
+        return out
+
+
+def test_framewise_streams_a_store_through_partial_fit(tmp_path, monkeypatch):
+    from sklearn.decomposition import PCA, IncrementalPCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklss import FrameWise
+
+    monkeypatch.setattr("sklss._store.READ_FRAMES", 1000)
+    rng = np.random.default_rng(5)
+    mix = rng.normal(size=(5, 5))
+    # Lengths that cross the streaming batches and leave a short remainder.
+    data = [
+        (rng.normal(size=(n, 5)) * [3.0, 1.0, 0.5, 2.0, 0.1] @ mix + 7.0).astype(
+            np.float32
+        )
+        for n in (9000, 10_000, 301)
+    ]
+    arrays = [_CountingArray(t._array) for t in _zarr_lazy(tmp_path, data, chunk=500)]
+    lazy = [LazyTrajectory(a) for a in arrays]
+    fw = FrameWise(make_pipeline(StandardScaler(), IncrementalPCA(n_components=2)))
+    fw.fit(lazy)
+    out = fw.transform(lazy)
+    assert max(max(a.reads) for a in arrays) <= 1000  # never a whole trajectory
+    # Independent reference: the correlation matrix's leading eigenvectors (numpy).
+    allx = np.concatenate(data).astype(np.float64)
+    scaler, pca = fw.transformer_[0], fw.transformer_[1]
+    np.testing.assert_allclose(scaler.mean_, allx.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(scaler.scale_, allx.std(0), rtol=1e-6)
+    std = (allx - allx.mean(0)) / allx.std(0)
+    evals, evecs = np.linalg.eigh(np.cov(std.T))
+    top = evecs[:, ::-1][:, :2]
+    np.testing.assert_allclose(np.abs(pca.components_ @ top), np.eye(2), atol=1e-6)
+    np.testing.assert_allclose(pca.explained_variance_, evals[::-1][:2], rtol=1e-6)
+    assert [len(o) for o in out] == [9000, 10_000, 301]
+    np.testing.assert_allclose(
+        np.concatenate(out), std @ pca.components_.T, rtol=1e-4, atol=1e-4
+    )
+    # A transformer without partial_fit is fitted on the frames read into memory.
+    plain = FrameWise(make_pipeline(StandardScaler(), PCA(n_components=2))).fit(lazy)
+    np.testing.assert_allclose(
+        np.abs(plain.transformer_[1].components_ @ top), np.eye(2), atol=1e-6
+    )
+
+
+def test_union_encoder_fits_per_trajectory_from_a_store(md_files, tmp_path):
+    from sklearn.decomposition import PCA, IncrementalPCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklss import FeatureUnion, FrameWise
+
+    files, top = md_files
+    store = featurize_to_zarr(
+        TorsionFeaturizer(), files, tmp_path / "store", top=top, verbose=False
+    )
+    srv = SRVTransformer(n_components=1, lagtime=2, max_epochs=3, random_state=0)
+    structure = make_pipeline(StandardScaler(), IncrementalPCA(n_components=2))
+    sim = LatentSpaceSimulator(
+        encoder=FeatureUnion([("srv", srv), ("structure", structure)]),
+        propagator=MDNPropagator(n_kernels=2, max_epochs=3, random_state=0),
+        lagtime=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.fit(store)
+        # The SRV saw the trajectories one by one, as when fitted on its own.
+        alone = SRVTransformer(n_components=1, lagtime=2, max_epochs=3, random_state=0)
+        alone.fit(store)
+    fitted = dict(sim.encoder_.transformer_list)
+    np.testing.assert_array_equal(fitted["srv"].eigenvalues_, alone.eigenvalues_)
+    # The frame-wise part was wrapped to stream the store.
+    assert isinstance(fitted["structure"], FrameWise)
+    memory = [np.asarray(t, dtype=np.float64) for t in store]
+    pca = make_pipeline(StandardScaler(), PCA(n_components=2))
+    pca.fit(np.concatenate(memory))
+    Z = sim.transform(store)
+    assert [z.shape for z in Z] == [(100, 3), (120, 3), (80, 3)]
+    np.testing.assert_allclose(
+        np.abs(Z[2][:, 1:]), np.abs(pca.transform(memory[2])), rtol=1e-3, atol=1e-3
+    )
