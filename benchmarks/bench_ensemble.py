@@ -154,6 +154,12 @@ def one_data_set(system, seed, n_models, n_jobs):
             "truth": truth.tolist(),
             "model_error": np.atleast_1d(est.model_error).tolist(),
             "sampling_error": se.tolist(),
+            # Raw material to re-analyse the same fits with another estimator.
+            "per_model": np.asarray(est.per_model).reshape(len(runs), -1).tolist(),
+            "per_model_sampling_error": np.asarray(est.per_model_sampling_error)
+            .reshape(len(runs), -1)
+            .tolist(),
+            "groups": np.asarray(groups).tolist(),
         }
     return out
 
