@@ -188,6 +188,12 @@ def test_sample_is_the_documented_composition(data, params):
         mean, scale = _location_scale(decoder, Z)
         expected = mean + scale * expected
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-4)
+    # float32 latents give float32 frames, scaled back on the device in float32:
+    # within a few float32 roundings of the float64 composition.
+    out32 = decoder.sample(Z.astype(np.float32), random_state=7)
+    assert out32.dtype == np.float32
+    ulp = np.spacing(np.abs(expected).astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(out32 - expected) <= 4 * ulp + 1e-5)
 
 
 def test_scale_network_matches_the_exact_spread():
