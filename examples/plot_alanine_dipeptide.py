@@ -43,7 +43,11 @@ from sklss import (  # noqa: E402
 from sklss import analysis as A  # noqa: E402
 from sklss import plotting as P  # noqa: E402
 from sklss.datasets import load_alanine_dipeptide  # noqa: E402
-from sklss.model_selection import select_dimension, select_lagtime  # noqa: E402
+from sklss.model_selection import (  # noqa: E402
+    make_encoder,
+    select_dimension,
+    select_lagtime,
+)
 
 # %%
 # Data and features
@@ -67,10 +71,14 @@ print(f"{traj.n_frames} frames (1 ps apart), {X.shape[1]} features")
 # ps. :func:`~sklss.model_selection.select_lagtime` takes the smallest lag at
 # which the slowest time scale has converged, is resolved in two steps and the
 # next one has decayed within a step. The latent space holds the slow process,
-# which the propagator must reproduce, and the slowest fast coordinate, which
-# tells the decoder which substate of a basin a frame is in (decoding MD latent
-# positions with a 1-D latent space gave a Ramachandran RMSE of 0.7 kT, with 2-D
-# 0.5 kT).
+# which the propagator must reproduce, and two structural coordinates, which tell
+# the decoder which substate of a basin a frame is in:
+# :func:`~sklss.model_selection.make_encoder` takes the leading principal
+# components of the standardised features, fixed by the data, where a second SRV
+# coordinate (eigenvalue near zero at this lag) resolves whatever structure its
+# training happened to find (in ``sklss demo``, three seeds: Ramachandran RMSE
+# 0.27-0.33 kT with two SRV coordinates, 0.18-0.23 kT with one and two principal
+# components).
 scan_srv = SRVTransformer(n_components=4, max_epochs=30, random_state=0)
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short scans
@@ -79,7 +87,7 @@ lagtime = selection.lagtime
 for lag, timescales in zip(selection.lagtimes, selection.timescales, strict=True):
     print(f"lag {lag:2d} ps: SRV time scales {np.round(timescales, 1)} ps")
 n_components, n_slow = select_dimension(
-    selection.estimator.eigenvalues_, n_structural=1
+    selection.estimator.eigenvalues_, n_structural=2
 )
 print(
     f"lag time {lagtime} ps, {n_slow} slow process(es), latent dimension {n_components}"
@@ -89,7 +97,7 @@ print(
 # Fit the latent space simulator
 # -------------------------------
 sim = LatentSpaceSimulator(
-    encoder=SRVTransformer(n_components=n_components, max_epochs=100),
+    encoder=make_encoder(n_slow, n_components - n_slow, max_epochs=100),
     propagator=MDNPropagator(
         n_kernels=8,
         hidden_layer_sizes=(100, 100),
