@@ -943,26 +943,26 @@ class MDNPropagator(BaseNetwork):
     def _torch_stepper(self, n_traj):
         """The batched sampler on torch.
 
-        The hidden layers run batch-major, as matrix products are fastest here;
-        the output layer is split so that the mixture logits come out
-        feature-major, ``(K, n_traj)``: the kernel choice, the bulk of each step's
-        elementwise work, then runs along contiguous rows of trajectories. The
-        state and the frames are feature-major too, ``(d, n_traj)``, the layout
-        of the noise.
+        The network runs batch-major, as matrix products are fastest here (the
+        output layer in one product); the mixture logits are then copied out
+        feature-major, ``(K, n_traj)``, so that the kernel choice, the bulk of
+        each step's elementwise work, runs along contiguous rows of trajectories.
+        The state and the frames are feature-major too, ``(d, n_traj)``, the
+        layout of the noise.
         """
         K, d = self.n_kernels, self.n_features_in_
         dev = next(self.network_.parameters()).device
         *hidden, last = self.network_
         hidden = BufferedForward(hidden, n_traj, dev) if hidden else None
-        logit_weight, logit_bias = last.weight[:K], last.bias[:K, None]
-        kernel_weight_t, kernel_bias = last.weight[K:].t(), last.bias[K:]
+        weight_t, bias = last.weight.t(), last.bias
+        width = K + 2 * K * d
+        out = torch.empty((n_traj, width), device=dev)
         logits = torch.empty((K, n_traj), device=dev)
-        kernels = torch.empty((n_traj, 2 * K * d), device=dev)
-        # Flat indices into ``kernels`` of kernel 0's mean and scale
-        # pre-activations, (2d, n_traj); kernel c is c*d further.
+        # Flat indices into ``out`` of kernel 0's mean and scale pre-activations,
+        # (2d, n_traj); kernel c is c*d further.
         rows = torch.arange(d, device=dev)
-        first = torch.cat([rows, rows + K * d])[:, None] + 2 * K * d * torch.arange(
-            n_traj, device=dev
+        first = torch.cat([rows, rows + K * d])[:, None] + (
+            K + width * torch.arange(n_traj, device=dev)
         )
 
         def run(state, u, eps):
@@ -971,8 +971,8 @@ class MDNPropagator(BaseNetwork):
             x = state
             for t in range(T):
                 h = x.T if hidden is None else hidden(x.T)
-                torch.addmm(logit_bias, logit_weight, h.T, out=logits)
-                torch.addmm(kernel_bias, h, kernel_weight_t, out=kernels)
+                torch.addmm(bias, h, weight_t, out=out)
+                logits.copy_(out[:, :K].T)
                 cdf = torch.exp(logits - logits.amax(dim=0, keepdim=True))
                 cdf.cumsum_(dim=0)
                 # Kernel c = #{k : cdf_k < u * cdf_K}, counted in floating point
@@ -980,7 +980,7 @@ class MDNPropagator(BaseNetwork):
                 # tie as not below.
                 below = torch.sub(cdf, u[t] * cdf[-1], out=cdf).sign_().sum(dim=0)
                 c = below.sub_(K).mul_(-0.5).long().clamp_(0, K - 1)
-                sel = torch.take(kernels, first + c * d)
+                sel = torch.take(out, first + c * d)
                 mean, sigma = _kernel_parameters(sel[:d], sel[d:])
                 x = torch.addcmul(mean, sigma, eps[t], out=frames[t])
             return frames.cpu().numpy(), x
