@@ -130,9 +130,7 @@ def main(argv=None):
         )
     decoder.sample(Z[:10_000], random_state=0)
     t = _best_of(lambda: decoder.sample(Z, random_state=0), args.repeats)
-    rows.append(
-        (f"sample default (threads={default_threads})", n_frames, t, decoder)
-    )
+    rows.append((f"sample default (threads={default_threads})", n_frames, t, decoder))
 
     print(
         f"CWGANDecoder decoding throughput: {n_latent}-D latent + "

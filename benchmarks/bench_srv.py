@@ -15,7 +15,7 @@ transition matrix) and a fine-grained Markov state model: deeptime's
 
 Run::
 
-    python benchmarks/bench_srv.py            # full (a few minutes on a CPU)
+    python benchmarks/bench_srv.py            # full: 3 alternating fits each (~2 min)
     python benchmarks/bench_srv.py --quick    # smoke run, seconds
 """
 
@@ -109,35 +109,44 @@ def main(argv=None):
     parser.add_argument("--vampnet-epochs", type=int, default=30)
     parser.add_argument("--vampnet-batch-size", type=int, default=512)
     parser.add_argument("--vampnet-lr", type=float, default=5e-3)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="turns of the two timed fits (best of)"
+    )
     args = parser.parse_args(argv)
     n_frames, vn_epochs, srv_kwargs = args.n_frames, args.vampnet_epochs, {}
     if args.quick:
         n_frames, vn_epochs, srv_kwargs = 5_000, 2, {"max_epochs": 3}
+        args.repeats = 1
     lag, m = args.lagtime, 2
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     X, states = make_swissroll(n_frames, return_states=True, random_state=args.seed)
     X_test = make_swissroll(n_frames, random_state=args.seed + 1000)
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)  # --quick
-        start = time.perf_counter()
-        srv = SRVTransformer(
-            lagtime=lag, n_components=m, random_state=args.seed, **srv_kwargs
-        ).fit(X)
-        srv_seconds = time.perf_counter() - start
+    # The two fits take turns, ``--repeats`` times; each is seeded, so every
+    # repetition fits the same model and the best wall time of each is kept: on
+    # a shared machine whose speed drifts, both then see the same spells.
+    srv_seconds = vn_seconds = np.inf
+    for _ in range(args.repeats):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)  # --quick
+            start = time.perf_counter()
+            srv = SRVTransformer(
+                lagtime=lag, n_components=m, random_state=args.seed, **srv_kwargs
+            ).fit(X)
+            srv_seconds = min(srv_seconds, time.perf_counter() - start)
+        vn_predict, seconds, vn_timescales = fit_vampnet(
+            X,
+            lag,
+            m,
+            epochs=vn_epochs,
+            batch_size=args.vampnet_batch_size,
+            learning_rate=args.vampnet_lr,
+            seed=args.seed,
+        )
+        vn_seconds = min(vn_seconds, seconds)
     srv_score = heldout_score(srv.transform(X_test), lag)
     assert np.isclose(srv_score, srv.score(X_test))
-
-    vn_predict, vn_seconds, vn_timescales = fit_vampnet(
-        X,
-        lag,
-        m,
-        epochs=vn_epochs,
-        batch_size=args.vampnet_batch_size,
-        learning_rate=args.vampnet_lr,
-        seed=args.seed,
-    )
     vn_score = heldout_score(vn_predict(X_test), lag)
 
     tica = SRVTransformer(
@@ -191,7 +200,8 @@ def main(argv=None):
     print(
         f"\nSRV t1 vs MSM t1: {100 * rel:.1f}% off (target <= 15%); held-out VAMP-2 "
         f"SRV - VAMPNet = {srv_score - vn_score:+.4f} (target >= 0); fit time "
-        f"SRV / VAMPNet = {srv_seconds / vn_seconds:.2f} (target <= 1)"
+        f"SRV / VAMPNet = {srv_seconds / vn_seconds:.2f} (target <= 0.5; best of "
+        f"{args.repeats} alternating fits each)"
     )
     print("('exact' VAMP-2 is the population optimum 1 + sum exp(-2 lag / t_i).)")
     return [
@@ -202,7 +212,7 @@ def main(argv=None):
             "reference": f"VAMPNet {vn_epochs} ep: {vn_seconds:.1f} s, VAMP-2 "
             f"{vn_score:.4f}, t1 {vn_timescales[0]:.1f}",
             "speed-up": vn_seconds / srv_seconds,
-            "target": ">= 1x, VAMP-2 >= VAMPNet, t1 within 15% of MSM "
+            "target": ">= 2x, VAMP-2 >= VAMPNet, t1 within 15% of MSM "
             f"({msm_ts[0]:.1f})",
         }
     ]
