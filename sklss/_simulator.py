@@ -258,7 +258,9 @@ class LatentSpaceSimulator(TorchEstimatorMixin, TransformerMixin, BaseEstimator)
         concatenated (right for frame-wise ones such as PCA). In a Pipeline, the
         frame-wise steps before an sklss or deeptime step are wrapped in
         :class:`FrameWise` (in ``encoder_``), so the trajectories reach the
-        time-lagged step separately and no pair spans two of them.
+        time-lagged step separately and no pair spans two of them; likewise the
+        frame-wise parts of an sklss :class:`FeatureUnion` with such a part (see
+        :func:`~sklss.model_selection.make_encoder`).
     propagator : estimator or None, default=None
         An estimator with ``fit(Z)`` and ``sample(start, n_steps, *, random_state)``:
         :class:`MDNPropagator` when None.
