@@ -725,7 +725,7 @@ def _fit(args):
 
 
 def _add_fit_parser(sub):
-    from ._fit_files import FEATURES
+    from ._fit_files import FEATURES, N_KERNELS
 
     fit = sub.add_parser(
         "fit",
@@ -781,8 +781,17 @@ def _add_fit_parser(sub):
     fit.add_argument(
         "--n-components",
         default="auto",
-        help="latent dimension, or 'auto': the slow processes at the lag time plus "
-        "one (default: auto)",
+        help="latent dimension, all of it SRV coordinates, or 'auto': the SRV's "
+        "slow coordinates at the lag time plus two principal components of the "
+        "features for the decoder (default: auto)",
+    )
+    fit.add_argument(
+        "--n-kernels",
+        type=int,
+        default=N_KERNELS,
+        help="Gaussian kernels of the propagator's mixture (default: "
+        f"{N_KERNELS}, as sklss demo: enough for the joint law of the slow and "
+        "structural coordinates)",
     )
     fit.add_argument(
         "--stride", type=int, default=1, help="keep every k-th frame (default: 1)"

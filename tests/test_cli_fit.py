@@ -73,6 +73,7 @@ def test_fit_trains_a_molecular_simulator_from_files(fitted, capsys):
         "pc2",
     ]
     np.testing.assert_allclose(validation["eigenvalues"], srv.eigenvalues_)
+    assert sim.propagator_.n_kernels == summary["model_selection"]["n_kernels"] == 24
     # The principal components are those of the standardised features (numpy).
     X = np.concatenate([np.asarray(t, dtype=np.float64) for t in store_of(fitted)])
     std = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
@@ -166,6 +167,7 @@ def test_fit_with_given_lag_and_dimension_and_no_decoder(tmp_path, capsys):
         (["--traj", DCD, "--lagtime", "fast"], "--lagtime must be an integer"),
         (["--traj", DCD, "--n-components", "0"], "--n-components must be >= 1"),
         (["--traj", DCD, "--stride", "0"], "--stride must be >= 1"),
+        (["--traj", DCD, "--n-kernels", "0"], "--n-kernels must be >= 1"),
     ],
 )
 def test_bad_fit_arguments_are_named(tmp_path, capsys, extra, message):
