@@ -74,6 +74,15 @@ class _Concatenated(torch.nn.Module):
         return torch.cat([net(x) for net in self.networks], dim=1)
 
 
+def _addcmul_into(target, offset, x, scale):
+    """``target[:] = offset + x * scale``, computed where ``x`` lives (target on
+    the host, x on any device)."""
+    if x.device == target.device:
+        torch.addcmul(offset, x, scale, out=target)
+    else:
+        target.copy_(torch.addcmul(offset, x, scale, out=x))
+
+
 def _check_pairs(Z, X):
     """Z and y must hold the same trajectories frame by frame."""
     if len(Z) != len(X):
@@ -847,6 +856,11 @@ class CWGANDecoder(BaseNetwork):
         self.generator_.eval()
         mean_network = getattr(self, "mean_network_", None)
         scale_network = getattr(self, "scale_network_", None)
+        # float32 frames are scaled back to y's units in float32 on the device
+        # and written straight into ``out`` (within a few float32 roundings of
+        # the float64 composition); float64 frames are scaled on the host in
+        # float64, so that large offsets or scales of y cost no precision.
+        in_float32 = out.dtype == np.float32
         with torch.inference_mode():
             # Buffers for all chunks: ψ is written into the first columns of the
             # input, and the noise is drawn into a contiguous buffer (torch's fast
@@ -855,17 +869,15 @@ class CWGANDecoder(BaseNetwork):
             buf = torch.empty(chunk, n_z + self.noise_dim, device=device)
             noise = torch.empty(chunk, self.noise_dim, device=device)
             forward = BufferedForward(self.generator_, chunk, device)
+            halfrange = self.x_scaler_.scale_t.to(device)
+            center = self.x_scaler_.center_t.to(device)
             if mean_network is not None:
                 mean_forward = BufferedForward(mean_network.eval(), chunk, device)
+                y_center, y_sd = self.mean_scaler_.center, self.mean_scaler_.scale
+                y_center_t = self.mean_scaler_.center_t.to(device)
+                y_sd_t = self.mean_scaler_.scale_t.to(device)
             if scale_network is not None:
                 scale_forward = BufferedForward(scale_network.eval(), chunk, device)
-                # x = center + sd * (m(ψ) + s(ψ) (c + h G)) with m, s, c and h in
-                # units of mean_scaler_: the bracket, of order 1, in float32 on
-                # the device; the scaling back to y's units in float64 on the
-                # host, so that large offsets or scales of y cost no precision.
-                y_center, y_sd = self.mean_scaler_.center, self.mean_scaler_.scale
-                halfrange = self.x_scaler_.scale_t.to(device)
-                center = self.x_scaler_.center_t.to(device)
             for start in range(0, len(Z_all), _SAMPLE_CHUNK):
                 stop = min(start + _SAMPLE_CHUNK, len(Z_all))
                 inp = buf[: stop - start]
@@ -874,19 +886,33 @@ class CWGANDecoder(BaseNetwork):
                 inp[:, :n_z] = self.z_scaler_.to_tensor(Z_all[start:stop], device, "Z")
                 inp[:, n_z:] = noise[: stop - start].normal_(generator=gen)
                 z = inp[:, :n_z]
-                if scale_network is not None:
-                    x = forward(inp).mul_(halfrange).add_(center)  # reuses buffers
-                    log_s = scale_forward(z).clamp_(max=_MAX_LOG_SCALE)
-                    x.mul_(log_s.exp_()).add_(mean_forward(z))
-                    x = np.multiply(x.cpu().numpy(), y_sd)
-                    np.add(x, y_center, out=out[start:stop], casting="unsafe")
+                target = out[start:stop]
+                if scale_network is None:
+                    # x = (center + h G) [+ center + sd m(ψ) of the mean network]
+                    g = forward(inp)
+                    if in_float32 and mean_network is None:
+                        _addcmul_into(torch.from_numpy(target), center, g, halfrange)
+                    elif in_float32:
+                        g.mul_(halfrange).add_(center).add_(y_center_t)
+                        m = mean_forward(z)
+                        _addcmul_into(torch.from_numpy(target), g, m, y_sd_t)
+                    else:
+                        x = self.x_scaler_.inverse_transform(g.cpu().numpy())
+                        if mean_network is not None:
+                            m = mean_forward(z).cpu().numpy()
+                            x += self.mean_scaler_.inverse_transform(m)
+                        target[:] = x
                     continue
-                x = self.x_scaler_.inverse_transform(forward(inp).cpu().numpy())
-                if mean_network is not None:
-                    x += self.mean_scaler_.inverse_transform(
-                        mean_forward(z).cpu().numpy()
-                    )
-                out[start:stop] = x
+                # x = center + sd * (m(ψ) + s(ψ) (c + h G)) with m, s, c and h in
+                # units of mean_scaler_: the bracket, of order 1, in float32.
+                x = forward(inp).mul_(halfrange).add_(center)  # reuses buffers
+                log_s = scale_forward(z).clamp_(max=_MAX_LOG_SCALE)
+                x.mul_(log_s.exp_()).add_(mean_forward(z))
+                if in_float32:
+                    _addcmul_into(torch.from_numpy(target), y_center_t, x, y_sd_t)
+                else:
+                    x = np.multiply(x.cpu().numpy(), y_sd)
+                    np.add(x, y_center, out=target)
         bounds = np.cumsum([0, *Z.lengths])
         pieces = [out[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         return pieces if Z.is_list else pieces[0]
