@@ -958,6 +958,10 @@ class MDNPropagator(BaseNetwork):
         width = K + 2 * K * d
         out = torch.empty((n_traj, width), device=dev)
         logits = torch.empty((K, n_traj), device=dev)
+        cdf = torch.empty((K, n_traj), device=dev)
+        # The cumulative sums over kernels as one small product (several times
+        # faster than cumsum along the kernel axis).
+        lower = torch.tril(torch.ones((K, K), device=dev))
         # Flat indices into ``out`` of kernel 0's mean and scale pre-activations,
         # (2d, n_traj); kernel c is c*d further.
         rows = torch.arange(d, device=dev)
@@ -973,8 +977,8 @@ class MDNPropagator(BaseNetwork):
                 h = x.T if hidden is None else hidden(x.T)
                 torch.addmm(bias, h, weight_t, out=out)
                 logits.copy_(out[:, :K].T)
-                cdf = torch.exp(logits - logits.amax(dim=0, keepdim=True))
-                cdf.cumsum_(dim=0)
+                logits.sub_(logits.amax(dim=0, keepdim=True)).exp_()
+                torch.mm(lower, logits, out=cdf)
                 # Kernel c = #{k : cdf_k < u * cdf_K}, counted in floating point
                 # as (K - sum_k sign(cdf_k - u cdf_K)) / 2: rounding down counts a
                 # tie as not below.
