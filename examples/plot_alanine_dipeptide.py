@@ -99,7 +99,6 @@ print(
 sim = LatentSpaceSimulator(
     encoder=make_encoder(n_slow, n_components - n_slow, max_epochs=100),
     propagator=MDNPropagator(
-        n_kernels=8,
         hidden_layer_sizes=(100, 100),
         max_epochs=200,
         batch_size=256,

@@ -25,10 +25,12 @@ MAX_COMPONENTS = 5
 # Principal components of the standardised features added to the slow SRV
 # coordinates when the latent dimension is selected (as ``sklss demo`` does).
 N_STRUCTURAL = 2
-# Kernels of the propagator's mixture. The joint law of the slow and structural
-# coordinates of a molecule needs more than the MDN's default of 8: on alanine
-# dipeptide (25 ns, four seeds) 24 kernels gave a Ramachandran RMSE of 0.20-0.24
-# kT against 0.31-0.44 kT with 8 (user guide, "Checking the thermodynamics").
+# Kernels of the propagator's mixture: MDNPropagator's default, written out so
+# that the command line's help needs no torch (a test checks they agree). The
+# joint law of the slow and structural coordinates of a molecule needs them: on
+# alanine dipeptide (25 ns, four seeds) 24 kernels gave a Ramachandran RMSE of
+# 0.20-0.24 kT against 0.31-0.44 kT with 8 (user guide, "Checking the
+# thermodynamics").
 N_KERNELS = 24
 FEATURES = ("torsions", "distances", "torsions+distances")
 

@@ -74,6 +74,8 @@ def test_fit_trains_a_molecular_simulator_from_files(fitted, capsys):
     ]
     np.testing.assert_allclose(validation["eigenvalues"], srv.eigenvalues_)
     assert sim.propagator_.n_kernels == summary["model_selection"]["n_kernels"] == 24
+    # The command line's default is the propagator's own.
+    assert sklss.MDNPropagator().n_kernels == 24
     # The principal components are those of the standardised features (numpy).
     X = np.concatenate([np.asarray(t, dtype=np.float64) for t in store_of(fitted)])
     std = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)

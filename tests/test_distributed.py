@@ -620,9 +620,16 @@ def test_grid_search_on_dask_matches_the_local_search(client2, ar1):
     X = [ar1(400, 0.9, rng) for _ in range(4)]
     grid = {"lagtime": [1, 3], "n_kernels": [1, 2]}
     mdn = MDNPropagator(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+    # The workers run one torch thread each; the local search does too, since
+    # the order of the sums in a product can change with the number of threads.
+    threads = torch.get_num_threads()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        local = GridSearchCV(mdn, grid, cv=2, n_jobs=1).fit(X)
+        torch.set_num_threads(1)
+        try:
+            local = GridSearchCV(mdn, grid, cv=2, n_jobs=1).fit(X)
+        finally:
+            torch.set_num_threads(threads)
         with parallel_backend("dask", client=client2):
             remote = GridSearchCV(mdn, grid, cv=2, n_jobs=2).fit(X)
     keys = [k for k in local.cv_results_ if "test_score" in k or k == "params"]
